@@ -1,0 +1,1 @@
+"""govpulse classify package."""

@@ -1,0 +1,1 @@
+"""govpulse crawlers package."""
