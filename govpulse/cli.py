@@ -79,12 +79,28 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="govpulse")
-@click.option("--store", "store_url", metavar="URL", help="Store URL (sqlite:///path or http://host:9200).")
-@click.option("--config", "config", metavar="FILE", type=click.Path(dir_okay=False), help="Settings file (default ./govpulse.toml).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any setting (repeatable).")
+@click.option(
+    "--store", "store_url", metavar="URL", help="Store URL (sqlite:///path or http://host:9200)."
+)
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Settings file (default ./govpulse.toml).",
+)
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any setting (repeatable)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 @click.pass_context
-def main(ctx: click.Context, store_url: str | None, config: str | None, sets: tuple[str, ...], verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    store_url: str | None,
+    config: str | None,
+    sets: tuple[str, ...],
+    verbose: bool,
+) -> None:
     """govpulse: monitor what citizens write to and about a government."""
     cli = _parse_sets(sets)
     if store_url:

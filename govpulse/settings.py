@@ -146,9 +146,7 @@ class Settings(Mapping[str, Any]):
     def masked(self) -> dict[str, Any]:
         """Values with secrets hidden, for printing and logs."""
         reg = registry()
-        return {
-            k: ("***" if reg[k].secret and v else v) for k, v in sorted(self._values.items())
-        }
+        return {k: ("***" if reg[k].secret and v else v) for k, v in sorted(self._values.items())}
 
 
 def default_config_path() -> Path | None:

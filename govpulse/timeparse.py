@@ -69,7 +69,9 @@ def parse_time(raw: str | int | float | datetime | None, now: datetime | None = 
     if raw is None:
         raise TimeParseError("no time given")
     if isinstance(raw, datetime):
-        return _check(raw.replace(tzinfo=TZ) if raw.tzinfo is None else raw.astimezone(TZ), str(raw))
+        return _check(
+            raw.replace(tzinfo=TZ) if raw.tzinfo is None else raw.astimezone(TZ), str(raw)
+        )
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         seconds = raw / 1000 if raw > 1e11 else raw  # milliseconds from some APIs
         return _check(datetime.fromtimestamp(seconds, TZ), str(raw))

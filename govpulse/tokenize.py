@@ -22,9 +22,7 @@ import rjieba
 
 _URL_RE = re.compile(r"https?://[^\s\u4e00-\u9fff，。！？、]+|www\.[a-zA-Z0-9./_-]+")
 _MENTION_RE = re.compile(r"@[\w\u4e00-\u9fff-]{1,30}")
-_EMOJI_RE = re.compile(
-    "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0000fe0f\U0000200d]+"
-)
+_EMOJI_RE = re.compile("[\U0001f000-\U0001faff\U00002600-\U000027bf\U0000fe0f\U0000200d]+")
 _WEIBO_EMOTICON_RE = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,8}\]")
 _SPACE_RE = re.compile(r"\s+")
 # Tokens kept for search/classification: at least one CJK char, letter or digit.
@@ -51,9 +49,7 @@ def normalise(text: str) -> str:
 
 def _read_lines(name: str) -> list[str]:
     data = resources.files("govpulse.data").joinpath(name).read_text(encoding="utf-8")
-    return [
-        line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#")
-    ]
+    return [line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#")]
 
 
 @cache

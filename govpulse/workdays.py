@@ -52,7 +52,9 @@ def workday_ordinal(value: date | datetime) -> int:
     if index >= len(table) - 1:
         # Past the table: extend by weekdays.
         extra = sum(
-            1 for i in range(index - (len(table) - 1)) if (_END + timedelta(days=i + 1)).weekday() < 5
+            1
+            for i in range(index - (len(table) - 1))
+            if (_END + timedelta(days=i + 1)).weekday() < 5
         )
         return table[-1] + extra
     return table[index]

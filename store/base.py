@@ -31,7 +31,7 @@ from govpulse.schema import CrawlEvent, Label, Message
 #: Fields that can be filtered on (exact match, OR within a field).
 FILTER_FIELDS = ("source", "channel", "department", "region", "topic", "urgency", "status")
 #: Fields that facets and timeliness can group by.
-GROUP_FIELDS = FILTER_FIELDS + ("replier",)
+GROUP_FIELDS = (*FILTER_FIELDS, "replier")
 #: Sort keys; prefix "-" for descending.  "relevance" needs a query.
 SORT_FIELDS = (
     "posted_at",

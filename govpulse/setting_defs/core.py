@@ -20,8 +20,7 @@ SETTINGS = [
     Setting(
         "sla.by_source",
         {"mailbox": 15, "forum": 7, "weibo": 2},
-        "Per-source reply deadlines in days (JSON object source -> days); "
-        "overrides sla.days.",
+        "Per-source reply deadlines in days (JSON object source -> days); overrides sla.days.",
         type="json",
     ),
     Setting(

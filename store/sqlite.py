@@ -1,0 +1,710 @@
+"""The embedded store: one SQLite file, WAL mode, FTS5 over jieba tokens.
+
+One writer and many readers: WAL lets dashboard workers read while a
+crawl writes; each thread gets its own connection; writes in this process
+are serialised by a lock and across processes by SQLite's own lock (with a
+busy timeout, after which `StoreUnavailable` is raised so callers can spool).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from govpulse import tokenize
+from govpulse.schema import TZ, CrawlEvent, Label, Message, Source, Status, Topic, Urgency
+from govpulse.workdays import workday_ordinal
+from store.base import (
+    FILTER_FIELDS,
+    GROUP_FIELDS,
+    INTERVALS,
+    SORT_FIELDS,
+    Filters,
+    SearchResult,
+    Sla,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    TimelinessRow,
+    UpsertStats,
+)
+from store.common import (
+    UTC_OFFSET_S,
+    content_hash,
+    from_epoch,
+    merge,
+    quantile,
+    quantile_from_counts,
+    to_epoch,
+)
+from store.sqlite_schema import LATEST_VERSION, MIGRATIONS
+
+_COLUMNS = (
+    "id", "source", "channel", "url", "title", "body", "author", "region", "department",
+    "posted_at", "reply_body", "replied_at", "replier", "status", "likes", "reposts",
+    "comments", "votes", "parent_id", "topic", "topic_score", "urgency", "urgency_reasons",
+    "rumour_score", "rumour_reasons", "duplicate_of", "extra", "fetched_at", "updated_at",
+)  # fmt: skip
+_WRITE_COLUMNS = (*_COLUMNS, "posted_wd", "replied_wd", "content_hash")
+_SELECT = ", ".join(_COLUMNS)
+_TIME_COLS = {"posted_at", "replied_at", "fetched_at", "updated_at"}
+_JSON_LIST_COLS = {"urgency_reasons", "rumour_reasons"}
+
+
+def _row_to_message(row: Sequence[Any]) -> Message:
+    data = dict(zip(_COLUMNS, row, strict=True))
+    for name in _TIME_COLS:
+        data[name] = from_epoch(data[name])
+    for name in _JSON_LIST_COLS:
+        data[name] = json.loads(data[name]) if data[name] else []
+    data["extra"] = json.loads(data["extra"]) if data["extra"] else {}
+    msg = Message(**data)
+    # Stored rows were validated on the way in; coerce enums without re-checking.
+    msg.source = Source(msg.source)
+    msg.status = Status(msg.status)
+    if msg.topic:
+        msg.topic = Topic(msg.topic)
+    if msg.urgency:
+        msg.urgency = Urgency(msg.urgency)
+    return msg
+
+
+def _message_to_row(msg: Message, digest: str) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for name in _COLUMNS:
+        value = getattr(msg, name)
+        if name in _TIME_COLS:
+            value = to_epoch(value)
+        elif name in _JSON_LIST_COLS:
+            value = json.dumps(value, ensure_ascii=False) if value else None
+        elif name == "extra":
+            value = json.dumps(value, ensure_ascii=False, sort_keys=True) if value else None
+        elif hasattr(value, "value"):
+            value = value.value
+        out.append(value)
+    out.append(workday_ordinal(msg.posted_at) if msg.posted_at else None)
+    out.append(workday_ordinal(msg.replied_at) if msg.replied_at else None)
+    out.append(digest)
+    return tuple(out)
+
+
+def fts_query(query: str) -> str | None:
+    """FTS5 MATCH expression: every query token as a quoted term (AND)."""
+    tokens = tokenize.cut_query(query)
+    if not tokens:
+        return None
+    return " ".join('"' + t.replace('"', '""') + '"' for t in tokens)
+
+
+class SQLiteStore(Store):
+    """The embedded default store (see module docstring)."""
+
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 30000, batch_size: int = 2000):
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.busy_timeout_ms = busy_timeout_ms
+        self.batch_size = batch_size
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    @classmethod
+    def from_url(cls, url: str, settings: Mapping[str, Any] | None = None) -> SQLiteStore:
+        # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
+        if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+            raise StoreError(f"no database path in {url!r}: use sqlite:///path/to/govpulse.db")
+        path = unquote(url[len("sqlite:///") :])
+        settings = settings or {}
+        return cls(
+            path,
+            busy_timeout_ms=int(settings.get("store.sqlite_busy_timeout_ms", 30000)),
+            batch_size=int(settings.get("store.batch_size", 2000)),
+        )
+
+    # -- connections -----------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                    check_same_thread=False,
+                )  # fmt: skip
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache per connection
+                conn.execute("PRAGMA mmap_size = 268435456")
+                conn.execute("PRAGMA temp_store = MEMORY")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreUnavailable(f"store busy: {exc}") from exc
+            raise StoreError(f"query failed: {exc}") from exc
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, description TEXT, applied_at INTEGER)"
+            )
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > LATEST_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {current}, newer than this "
+                    f"govpulse ({LATEST_VERSION}); upgrade govpulse"
+                )
+            for version, description, sql in MIGRATIONS:
+                if version <= current:
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_version VALUES (?, ?, ?)",
+                        (version, description, int(time.time())),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+    def schema_version(self) -> int:
+        return self._read("SELECT MAX(version) FROM schema_version")[0][0]
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for conn in self._all_conns:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all_conns.clear()
+        self._local = threading.local()
+
+    # -- writing ---------------------------------------------------------
+    def upsert_many(self, messages: Iterable[Message]) -> UpsertStats:
+        stats = UpsertStats()
+        batch: list[Message] = []
+        for msg in messages:
+            batch.append(msg)
+            if len(batch) >= self.batch_size:
+                stats += self._upsert_batch(batch)
+                batch = []
+        if batch:
+            stats += self._upsert_batch(batch)
+        return stats
+
+    def _upsert_batch(self, batch: list[Message]) -> UpsertStats:
+        stats = UpsertStats()
+        # Last one wins inside a batch, like sequential upserts would.
+        unique: dict[str, Message] = {}
+        for msg in batch:
+            try:
+                msg.validate()
+            except ValueError as exc:
+                stats.failed.append((getattr(msg, "id", "?") or "?", str(exc)))
+                continue
+            if msg.id in unique:
+                msg = merge(unique[msg.id], msg)
+            unique[msg.id] = msg
+        if not unique:
+            return stats
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"store is locked by another writer: {exc}") from exc
+            try:
+                existing = self._load_existing(conn, list(unique))
+                inserts: list[tuple[Any, ...]] = []
+                insert_tokens: list[str] = []
+                now = int(time.time())
+                for msg_id, msg in unique.items():
+                    old = existing.get(msg_id)
+                    if old is None:
+                        if msg.updated_at is None:
+                            msg.updated_at = from_epoch(now)
+                        inserts.append(_message_to_row(msg, content_hash(msg)))
+                        insert_tokens.append(
+                            tokenize.index_text(msg.title, msg.body, msg.reply_body)
+                        )
+                        stats.inserted += 1
+                        continue
+                    rowid, old_msg, old_hash = old
+                    merged = merge(old_msg, msg).validate()
+                    digest = content_hash(merged)
+                    if digest == old_hash:
+                        stats.unchanged += 1
+                        continue
+                    merged.updated_at = from_epoch(now)
+                    merged.fetched_at = msg.fetched_at or old_msg.fetched_at
+                    row = _message_to_row(merged, digest)
+                    conn.execute(
+                        f"UPDATE messages SET {', '.join(c + ' = ?' for c in _WRITE_COLUMNS[1:])}"
+                        " WHERE rowid = ?",
+                        (*row[1:], rowid),
+                    )
+                    if (old_msg.title, old_msg.body, old_msg.reply_body) != (
+                        merged.title, merged.body, merged.reply_body,
+                    ):  # fmt: skip
+                        conn.execute("DELETE FROM messages_fts WHERE rowid = ?", (rowid,))
+                        conn.execute(
+                            "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
+                            (
+                                rowid,
+                                tokenize.index_text(merged.title, merged.body, merged.reply_body),
+                            ),
+                        )
+                    stats.updated += 1
+                if inserts:
+                    placeholders = ", ".join("?" * len(_WRITE_COLUMNS))
+                    first = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[
+                        0
+                    ]
+                    rows = [(first + i + 1, *row) for i, row in enumerate(inserts)]
+                    conn.executemany(
+                        f"INSERT INTO messages (rowid, {', '.join(_WRITE_COLUMNS)}) "
+                        f"VALUES (?, {placeholders})",
+                        rows,
+                    )
+                    conn.executemany(
+                        "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
+                        [(first + i + 1, tok) for i, tok in enumerate(insert_tokens)],
+                    )
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise StoreUnavailable(f"store is locked: {exc}") from exc
+                raise
+        return stats
+
+    def _load_existing(
+        self, conn: sqlite3.Connection, ids: list[str]
+    ) -> dict[str, tuple[int, Message, str]]:
+        out: dict[str, tuple[int, Message, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT rowid, content_hash, {_SELECT} FROM messages WHERE id IN ({marks})", chunk
+            ):
+                msg = _row_to_message(row[2:])
+                out[msg.id] = (row[0], msg, row[1])
+        return out
+
+    def delete_before(self, cutoff: datetime) -> int:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                ts = to_epoch(cutoff)
+                conn.execute(
+                    "DELETE FROM messages_fts WHERE rowid IN "
+                    "(SELECT rowid FROM messages WHERE posted_at < ?)",
+                    (ts,),
+                )
+                deleted = conn.execute("DELETE FROM messages WHERE posted_at < ?", (ts,)).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return deleted
+
+    # -- filters ---------------------------------------------------------
+    def _where(self, query: str, filters: Filters | None) -> tuple[str, list[Any]]:
+        filters = filters or Filters()
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name in FILTER_FIELDS:
+            values = getattr(filters, name)
+            if values:
+                clauses.append(f"m.{name} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        if filters.ids:
+            clauses.append(f"m.id IN ({', '.join('?' * len(filters.ids))})")
+            params.extend(filters.ids)
+        if filters.since is not None:
+            clauses.append("m.posted_at >= ?")
+            params.append(to_epoch(filters.since))
+        if filters.until is not None:
+            clauses.append("m.posted_at < ?")
+            params.append(to_epoch(filters.until))
+        if filters.min_rumour is not None:
+            clauses.append("m.rumour_score >= ?")
+            params.append(filters.min_rumour)
+        if filters.parent_id is not None:
+            clauses.append("m.parent_id = ?")
+            params.append(filters.parent_id)
+        if not filters.include_duplicates:
+            clauses.append("m.duplicate_of IS NULL")
+        if query and query.strip():
+            match = fts_query(query)
+            if match is None:
+                clauses.append("0")
+            else:
+                clauses.append(
+                    "m.rowid IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
+                )
+                params.append(match)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    # -- reading ---------------------------------------------------------
+    def get(self, message_id: str) -> Message | None:
+        rows = self._read(f"SELECT {_SELECT} FROM messages WHERE id = ?", (message_id,))
+        return _row_to_message(rows[0]) if rows else None
+
+    def get_many(self, ids: Sequence[str]) -> list[Message]:
+        found: dict[str, Message] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._read(f"SELECT {_SELECT} FROM messages WHERE id IN ({marks})", chunk):
+                msg = _row_to_message(row)
+                found[msg.id] = msg
+        return [found[i] for i in ids if i in found]
+
+    def search(
+        self,
+        query: str = "",
+        filters: Filters | None = None,
+        sort: str = "-posted_at",
+        page: int = 1,
+        per_page: int = 20,
+    ) -> SearchResult:
+        page = max(1, int(page))
+        per_page = max(1, min(int(per_page), 10_000))
+        where, params = self._where(query, filters)
+        total = self._read(f"SELECT COUNT(*) FROM messages m{where}", params)[0][0]
+        order = self._order_by(sort, query)
+        if order is None:  # relevance
+            match = fts_query(query)
+            sql = (
+                f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m "
+                "JOIN (SELECT rowid AS r, bm25(messages_fts) AS score FROM messages_fts "
+                "WHERE messages_fts MATCH ?) f ON f.r = m.rowid"
+                f"{where} ORDER BY f.score, m.id LIMIT ? OFFSET ?"
+            )
+            rows = self._read(sql, [match, *params, per_page, (page - 1) * per_page])
+        else:
+            sql = (
+                f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m{where} "
+                f"ORDER BY {order} LIMIT ? OFFSET ?"
+            )
+            rows = self._read(sql, [*params, per_page, (page - 1) * per_page])
+        return SearchResult(total, [_row_to_message(r) for r in rows], page, per_page)
+
+    @staticmethod
+    def _order_by(sort: str, query: str) -> str | None:
+        desc = sort.startswith("-")
+        key = sort.lstrip("-+")
+        if key not in SORT_FIELDS:
+            raise StoreError(f"cannot sort by {key!r}; use one of {', '.join(SORT_FIELDS)}")
+        if key == "relevance":
+            if fts_query(query or ""):
+                return None
+            key, desc = "posted_at", True
+        direction = "DESC" if desc else "ASC"
+        # NULLs last in both directions, then id for a stable order.
+        return f"m.{key} IS NULL, m.{key} {direction}, m.id ASC"
+
+    def iter_messages(
+        self, query: str = "", filters: Filters | None = None, batch_size: int = 1000
+    ) -> Iterator[Message]:
+        where, params = self._where(query, filters)
+        last_id = ""
+        joiner = " AND " if where else " WHERE "
+        while True:
+            rows = self._read(
+                f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m{where}"
+                f"{joiner}m.id > ? ORDER BY m.id LIMIT ?",
+                [*params, last_id, batch_size],
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield _row_to_message(row)
+            last_id = rows[-1][0]
+
+    def count(self, query: str = "", filters: Filters | None = None) -> int:
+        where, params = self._where(query, filters)
+        return self._read(f"SELECT COUNT(*) FROM messages m{where}", params)[0][0]
+
+    def facets(
+        self,
+        fields: Sequence[str],
+        query: str = "",
+        filters: Filters | None = None,
+        size: int = 20,
+    ) -> dict[str, list[tuple[str, int]]]:
+        where, params = self._where(query, filters)
+        out: dict[str, list[tuple[str, int]]] = {}
+        for name in fields:
+            if name not in GROUP_FIELDS:
+                raise StoreError(f"cannot facet on {name!r}")
+            cond = f"{where} AND" if where else " WHERE"
+            rows = self._read(
+                f"SELECT m.{name}, COUNT(*) AS n FROM messages m{cond} m.{name} IS NOT NULL "
+                f"GROUP BY m.{name} ORDER BY n DESC, m.{name} ASC LIMIT ?",
+                [*params, size],
+            )
+            out[name] = [(str(v), int(n)) for v, n in rows]
+        return out
+
+    def histogram(
+        self,
+        interval: str = "day",
+        query: str = "",
+        filters: Filters | None = None,
+        split_by: str | None = None,
+        date_field: str = "posted_at",
+    ) -> list[tuple[datetime, str | None, int]]:
+        if interval not in INTERVALS:
+            raise StoreError(f"interval must be one of {', '.join(INTERVALS)}")
+        if date_field not in ("posted_at", "replied_at", "fetched_at", "updated_at"):
+            raise StoreError(f"cannot bucket on {date_field!r}")
+        if split_by is not None and split_by not in GROUP_FIELDS:
+            raise StoreError(f"cannot split by {split_by!r}")
+        local = f"(m.{date_field} + {UTC_OFFSET_S})"
+        bucket = {
+            "hour": f"({local} / 3600) * 3600",
+            "day": f"({local} / 86400) * 86400",
+            # 1970-01-01 was a Thursday: shift so weeks start on Monday.
+            "week": f"((({local} / 86400) + 3) / 7 * 7 - 3) * 86400",
+            "month": f"CAST(strftime('%s', strftime('%Y-%m-01', {local}, 'unixepoch')) AS INTEGER)",
+        }[interval]
+        where, params = self._where(query, filters)
+        cond = f"{where} AND" if where else " WHERE"
+        split = f"m.{split_by}" if split_by else "NULL"
+        rows = self._read(
+            f"SELECT {bucket} AS b, {split} AS s, COUNT(*) FROM messages m{cond} "
+            f"m.{date_field} IS NOT NULL GROUP BY b, s ORDER BY b, s",
+            params,
+        )
+        return [
+            (from_epoch(b - UTC_OFFSET_S), None if s is None else str(s), int(n))  # type: ignore[misc]
+            for b, s, n in rows
+        ]
+
+    # -- timeliness ------------------------------------------------------
+    @staticmethod
+    def _sla_case(sla: Sla) -> tuple[str, list[Any]]:
+        if not sla.by_source:
+            return "?", [sla.days]
+        parts = " ".join("WHEN ? THEN ?" for _ in sla.by_source)
+        params: list[Any] = []
+        for source, days in sla.by_source.items():
+            params.extend([source, int(days)])
+        return f"(CASE m.source {parts} ELSE ? END)", [*params, sla.days]
+
+    @staticmethod
+    def _now_terms(now: datetime, sla: Sla) -> tuple[str, str, int]:
+        """SQL for a letter's delay (answered) and age (open), in the SLA's unit."""
+        if sla.working_days:
+            return "(m.replied_wd - m.posted_wd)", "(? - m.posted_wd)", workday_ordinal(now)
+        return "(m.delay_s / 86400.0)", "((? - m.posted_at) / 86400.0)", int(now.timestamp())
+
+    def timeliness(
+        self,
+        group_by: str = "department",
+        filters: Filters | None = None,
+        sla: Sla | None = None,
+        now: datetime | None = None,
+    ) -> list[TimelinessRow]:
+        if group_by not in GROUP_FIELDS:
+            raise StoreError(f"cannot group by {group_by!r}")
+        sla = sla or Sla()
+        now = now or datetime.now(TZ)
+        where, params = self._where("", filters)
+        cond = f"{where} AND" if where else " WHERE"
+        delay, age, now_value = self._now_terms(now, sla)
+        sla_sql, sla_params = self._sla_case(sla)
+        answered = "m.status != 'open'"
+        rows = self._read(
+            f"SELECT COALESCE(m.{group_by}, '(未知)') AS g, COUNT(*), "
+            f"SUM({answered}), SUM(m.status = 'open'), "
+            f"SUM(m.status = 'open' AND m.posted_at IS NOT NULL AND {age} > {sla_sql}), "
+            f"SUM({answered} AND {delay} IS NOT NULL AND {delay} <= {sla_sql}), "
+            f"AVG(CASE WHEN {answered} THEN {delay} END) "
+            f"FROM messages m{cond} 1 GROUP BY g",
+            [now_value, *sla_params, *sla_params, *params],
+        )
+        quantiles = self._delay_quantiles(group_by, delay, cond, params, sla.working_days)
+        out = []
+        for g, letters, ans, open_, overdue, within, mean in rows:
+            med, p90 = quantiles.get(g, (None, None))
+            out.append(
+                TimelinessRow(
+                    group=str(g),
+                    letters=int(letters),
+                    answered=int(ans or 0),
+                    open=int(open_ or 0),
+                    overdue=int(overdue or 0),
+                    within_sla=int(within or 0),
+                    median_delay=med,
+                    p90_delay=p90,
+                    mean_delay=None if mean is None else float(mean),
+                )
+            )
+        out.sort(key=lambda r: (-r.letters, r.group))
+        return out
+
+    def _delay_quantiles(
+        self, group_by: str, delay: str, cond: str, params: list[Any], working: bool
+    ) -> dict[str, tuple[float | None, float | None]]:
+        base = f"FROM messages m{cond} m.status != 'open' AND {delay} IS NOT NULL"
+        group = f"COALESCE(m.{group_by}, '(未知)')"
+        out: dict[str, tuple[float | None, float | None]] = {}
+        if working:
+            # Whole working days: a frequency table per group is small and exact.
+            freq: dict[str, list[tuple[float, int]]] = defaultdict(list)
+            for g, d, n in self._read(
+                f"SELECT {group} AS g, {delay} AS d, COUNT(*) {base} GROUP BY g, d ORDER BY g, d",
+                params,
+            ):
+                freq[g].append((d, n))
+            for g, pairs in freq.items():
+                out[g] = (quantile_from_counts(pairs, 0.5), quantile_from_counts(pairs, 0.9))
+            return out
+        values: dict[str, list[float]] = defaultdict(list)
+        for g, d in self._read(f"SELECT {group} AS g, {delay} AS d {base} ORDER BY g, d", params):
+            values[g].append(d)
+        for g, vals in values.items():
+            out[g] = (quantile(vals, 0.5), quantile(vals, 0.9))
+        return out
+
+    def delay_distribution(
+        self, filters: Filters | None = None, sla: Sla | None = None, now: datetime | None = None
+    ) -> list[tuple[int, int, int]]:
+        sla = sla or Sla()
+        now = now or datetime.now(TZ)
+        where, params = self._where("", filters)
+        cond = f"{where} AND" if where else " WHERE"
+        delay, age, now_value = self._now_terms(now, sla)
+        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for d, n in self._read(
+            f"SELECT CAST({delay} AS INTEGER) AS d, COUNT(*) FROM messages m{cond} "
+            f"m.status != 'open' AND {delay} IS NOT NULL GROUP BY d",
+            params,
+        ):
+            counts[max(0, int(d))][0] += n
+        for d, n in self._read(
+            f"SELECT CAST({age} AS INTEGER) AS d, COUNT(*) FROM messages m{cond} "
+            "m.status = 'open' AND m.posted_at IS NOT NULL GROUP BY d",
+            [now_value, *params],
+        ):
+            counts[max(0, int(d))][1] += n
+        return [(d, a, c) for d, (a, c) in sorted(counts.items())]
+
+    def overdue(
+        self,
+        filters: Filters | None = None,
+        sla: Sla | None = None,
+        now: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Message]:
+        sla = sla or Sla()
+        now = now or datetime.now(TZ)
+        where, params = self._where("", filters)
+        cond = f"{where} AND" if where else " WHERE"
+        _, age, now_value = self._now_terms(now, sla)
+        sla_sql, sla_params = self._sla_case(sla)
+        rows = self._read(
+            f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m{cond} "
+            f"m.status = 'open' AND m.posted_at IS NOT NULL AND {age} > {sla_sql} "
+            "ORDER BY m.posted_at ASC, m.id ASC LIMIT ?",
+            [*params, now_value, *sla_params, limit],
+        )
+        return [_row_to_message(r) for r in rows]
+
+    # -- crawl events and labels -------------------------------------------
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc):
+                    raise StoreUnavailable(f"store is locked: {exc}") from exc
+                raise
+
+    def add_crawl_event(self, event: CrawlEvent) -> None:
+        self._write(
+            "INSERT INTO crawl_events (source, spider, kind, at, ok, items, pages, errors, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.source, event.spider, event.kind, to_epoch(event.at), int(event.ok),
+                event.items, event.pages, event.errors, event.detail,
+            ),
+        )  # fmt: skip
+
+    def crawl_events(
+        self, source: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[CrawlEvent]:
+        clauses, params = [], []
+        if source:
+            clauses.append("source = ?")
+            params.append(source)
+        if since:
+            clauses.append("at >= ?")
+            params.append(to_epoch(since))
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._read(
+            "SELECT source, spider, kind, at, ok, items, pages, errors, detail FROM crawl_events"
+            f"{where} ORDER BY at DESC, rowid DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            CrawlEvent(s, sp, k, from_epoch(at), bool(ok), i, p, e, d)  # type: ignore[arg-type]
+            for s, sp, k, at, ok, i, p, e, d in rows
+        ]
+
+    def add_label(self, label: Label) -> None:
+        self._write(
+            "INSERT INTO labels (message_id, task, value, user, at, note) VALUES (?, ?, ?, ?, ?, ?)",
+            (label.message_id, label.task, label.value, label.user, to_epoch(label.at), label.note),
+        )
+
+    def labels(self, task: str | None = None, message_id: str | None = None) -> list[Label]:
+        clauses, params = [], []
+        if task:
+            clauses.append("task = ?")
+            params.append(task)
+        if message_id:
+            clauses.append("message_id = ?")
+            params.append(message_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._read(
+            f"SELECT message_id, task, value, user, at, note FROM labels{where} "
+            "ORDER BY at DESC, rowid DESC",
+            params,
+        )
+        return [Label(m, t, v, u, from_epoch(at), n) for m, t, v, u, at, n in rows]  # type: ignore[arg-type]

@@ -1,0 +1,94 @@
+"""SQLite schema of the embedded store, as ordered migrations.
+
+Each migration runs once, in a transaction, and is recorded in
+``schema_version``; a database written by a newer govpulse (a version
+above the last one here) is refused rather than silently misread.
+Append new migrations; never edit an applied one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "messages, full-text index, crawl events, labels",
+        """
+        CREATE TABLE messages (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            url TEXT,
+            title TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL DEFAULT '',
+            author TEXT,
+            region TEXT,
+            department TEXT,
+            posted_at INTEGER,
+            reply_body TEXT,
+            replied_at INTEGER,
+            replier TEXT,
+            status TEXT NOT NULL,
+            likes INTEGER NOT NULL DEFAULT 0,
+            reposts INTEGER NOT NULL DEFAULT 0,
+            comments INTEGER NOT NULL DEFAULT 0,
+            votes INTEGER NOT NULL DEFAULT 0,
+            parent_id TEXT,
+            topic TEXT,
+            topic_score REAL,
+            urgency TEXT,
+            urgency_reasons TEXT,
+            rumour_score REAL,
+            rumour_reasons TEXT,
+            duplicate_of TEXT,
+            extra TEXT,
+            fetched_at INTEGER,
+            updated_at INTEGER,
+            -- index-only values derived at write time (never read back into Message)
+            posted_wd INTEGER,
+            replied_wd INTEGER,
+            content_hash TEXT NOT NULL,
+            delay_s INTEGER GENERATED ALWAYS AS (replied_at - posted_at) VIRTUAL
+        );
+        CREATE INDEX ix_messages_posted ON messages(posted_at);
+        CREATE INDEX ix_messages_source_posted ON messages(source, posted_at);
+        CREATE INDEX ix_messages_department ON messages(department, status);
+        CREATE INDEX ix_messages_status_posted ON messages(status, posted_at);
+        CREATE INDEX ix_messages_topic ON messages(topic, posted_at);
+        CREATE INDEX ix_messages_urgency ON messages(urgency, posted_at);
+        CREATE INDEX ix_messages_rumour ON messages(rumour_score);
+        CREATE INDEX ix_messages_parent ON messages(parent_id);
+        CREATE INDEX ix_messages_region ON messages(region);
+        CREATE INDEX ix_messages_channel ON messages(channel);
+        CREATE VIRTUAL TABLE messages_fts USING fts5(tokens, tokenize = 'unicode61');
+
+        CREATE TABLE crawl_events (
+            rowid INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            spider TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            items INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX ix_crawl_events_at ON crawl_events(source, at);
+
+        CREATE TABLE labels (
+            rowid INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            task TEXT NOT NULL,
+            value TEXT NOT NULL,
+            user TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX ix_labels_task ON labels(task, at);
+        CREATE INDEX ix_labels_message ON labels(message_id);
+        """,
+    ),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
