@@ -1,0 +1,93 @@
+"""Feature functions and transformers used inside the scikit-learn pipelines.
+
+Everything here is module-level (no lambdas) so the pipelines serialise with
+skops and load against the trusted-type list in ``classify.modelio``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from classify import cues
+
+_URGENCY_GROUPS = (cues.CRITICAL_CUES, cues.URGENT_CUES, cues.LOW_CUES)
+_RUMOUR_GROUPS = (cues.RUMOUR_CUES, cues.REFUTATION_CUES)
+
+
+def _as_texts(x: object) -> list[str]:
+    if hasattr(x, "to_numpy"):
+        x = x.to_numpy()  # type: ignore[union-attr]
+    arr = np.asarray(x, dtype=object).ravel()
+    return ["" if v is None or v != v else str(v) for v in arr]
+
+
+def _group_counts(texts: list[str], groups: tuple[tuple[str, ...], ...]) -> sp.csr_matrix:
+    rows = []
+    for text in texts:
+        flat = cues.flatten(text)
+        rows.append([np.log1p(sum(1 for c in group if c in flat)) for group in groups])
+    return sp.csr_matrix(np.asarray(rows, dtype=np.float64).reshape(len(texts), len(groups)))
+
+
+def urgency_cue_counts(x: object) -> sp.csr_matrix:
+    """Per text: log(1 + number of critical, urgent and low cues found)."""
+    return _group_counts(_as_texts(x), _URGENCY_GROUPS)
+
+
+def rumour_cue_counts(x: object) -> sp.csr_matrix:
+    """Per text: log(1 + number of rumour cues, refutation cues), plus '!'/'?' density."""
+    texts = _as_texts(x)
+    base = _group_counts(texts, _RUMOUR_GROUPS).toarray()
+    marks = np.asarray(
+        [[np.log1p(t.count("!") + t.count("！") + t.count("?") + t.count("？"))] for t in texts],
+        dtype=np.float64,
+    ).reshape(len(texts), 1)
+    return sp.csr_matrix(np.hstack([base, marks]))
+
+
+def to_float(x: object) -> np.ndarray:
+    """Metadata columns (counts, booleans, blanks) as a float matrix; blanks become 0."""
+    if hasattr(x, "to_numpy"):
+        x = x.to_numpy()  # type: ignore[union-attr]
+    arr = np.asarray(x, dtype=object)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    out = np.zeros(arr.shape, dtype=np.float64)
+    for idx, value in np.ndenumerate(arr):
+        if isinstance(value, str):
+            value = value.strip().lower()
+            value = {"true": 1.0, "false": 0.0, "": 0.0}.get(value, value)
+        try:
+            f = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            f = 0.0
+        out[idx] = 0.0 if f != f else f
+    return out
+
+
+class LogCountScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Signed log1p of count-like features, divided by their learned maximum.
+
+    Engagement counts (reposts, followers) span eight orders of magnitude;
+    a log keeps one viral post from dominating a linear model, and scaling
+    to about [-1, 1] puts them on the same footing as TF-IDF weights.
+    """
+
+    def __init__(self, clip: float = 3.0) -> None:
+        self.clip = clip
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=np.float64, reset=True)
+        logged = np.sign(X) * np.log1p(np.abs(X))
+        scale = np.max(np.abs(logged), axis=0) if X.shape[0] else np.ones(X.shape[1])
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "scale_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        logged = np.sign(X) * np.log1p(np.abs(X)) / self.scale_
+        return np.clip(logged, -self.clip, self.clip)

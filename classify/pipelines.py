@@ -1,0 +1,114 @@
+"""One scikit-learn Pipeline per task.
+
+Every pipeline takes already-prepared text (``classify.text.prepare``: jieba
+tokens, stop words dropped, space-joined), the form the published topic data
+comes in, so the tagger cuts a message once for all three models.  Word
+unigrams/bigrams plus character n-grams of the joined tokens: the character
+n-grams make the models robust to small segmentation differences between
+the pre-cut training data and our rjieba build.
+"""
+
+from __future__ import annotations
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import LinearSVC
+
+from classify.features import LogCountScaler, rumour_cue_counts, to_float, urgency_cue_counts
+from classify.text import join_chars, split_tokens
+
+TASKS = ("topic", "urgency", "rumour")
+#: Metadata columns the rumour model reads beside the text (blank -> 0).
+RUMOUR_META = ("reposts", "comments", "likes", "followers", "verified")
+
+
+def word_vectorizer(ngram_range: tuple[int, int] = (1, 2), min_df: int = 2) -> TfidfVectorizer:
+    """TF-IDF over the pre-cut tokens."""
+    return TfidfVectorizer(
+        tokenizer=split_tokens,
+        token_pattern=None,
+        lowercase=False,
+        ngram_range=ngram_range,
+        min_df=min_df,
+        sublinear_tf=True,
+        dtype="float32",
+    )
+
+
+def char_vectorizer(ngram_range: tuple[int, int] = (2, 3), min_df: int = 2) -> TfidfVectorizer:
+    """TF-IDF over character n-grams of the text with token boundaries removed."""
+    return TfidfVectorizer(
+        preprocessor=join_chars,
+        analyzer="char",
+        ngram_range=ngram_range,
+        min_df=min_df,
+        max_df=0.5,
+        sublinear_tf=True,
+        dtype="float32",
+    )
+
+
+def build_topic(C: float = 0.5) -> Pipeline:
+    """Topic: word + char TF-IDF, linear SVM, sigmoid-calibrated for topic_score."""
+    return Pipeline(
+        [
+            (
+                "features",
+                FeatureUnion([("words", word_vectorizer()), ("chars", char_vectorizer())]),
+            ),
+            (
+                "clf",
+                CalibratedClassifierCV(
+                    LinearSVC(C=C, class_weight="balanced"), method="sigmoid", cv=3, ensemble=False
+                ),
+            ),
+        ]
+    )
+
+
+def build_urgency(C: float = 4.0) -> Pipeline:
+    """Urgency: word + char TF-IDF plus cue-lexicon counts, balanced logistic regression."""
+    return Pipeline(
+        [
+            (
+                "features",
+                FeatureUnion(
+                    [
+                        ("words", word_vectorizer(min_df=1)),
+                        ("chars", char_vectorizer(min_df=2)),
+                        ("cues", FunctionTransformer(urgency_cue_counts, accept_sparse=True)),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(C=C, class_weight="balanced", max_iter=2000)),
+        ]
+    )
+
+
+def build_rumour(C: float = 4.0) -> Pipeline:
+    """Rumour: text TF-IDF + cue counts + log-scaled engagement/author metadata."""
+    columns = ColumnTransformer(
+        [
+            ("words", word_vectorizer(), "tokens"),
+            ("chars", char_vectorizer(), "tokens"),
+            ("cues", FunctionTransformer(rumour_cue_counts, accept_sparse=True), "tokens"),
+            (
+                "meta",
+                Pipeline([("float", FunctionTransformer(to_float)), ("scale", LogCountScaler())]),
+                list(RUMOUR_META),
+            ),
+        ]
+    )
+    return Pipeline(
+        [
+            ("features", columns),
+            ("clf", LogisticRegression(C=C, class_weight="balanced", max_iter=2000)),
+        ]
+    )
+
+
+BUILDERS = {"topic": build_topic, "urgency": build_urgency, "rumour": build_rumour}

@@ -1,0 +1,253 @@
+"""The Tagger: fills topic, urgency and rumour fields of messages in place.
+
+This is the interface the crawl pipeline, ``govpulse import``, the dashboard
+and ``govpulse reclassify`` call.  Each message is cut once
+(``classify.text.prepare``) and the same token string feeds all three models.
+
+Score semantics (documented in docs/classify.md):
+
+* ``topic_score`` is the calibrated probability of the chosen topic.  Below
+  ``unsure_below`` (default 0.5) the topic is a guess and the dashboard shows
+  it as unsure; below ``floor`` (default 0.2) no topic is set (None).
+* ``urgency`` combines the model with the cue lexicon: a critical cue
+  (燃气泄漏, 跳楼 …) lifts the level to 特急 when the model gives 特急 at least
+  ``rule_min_p``; the reasons list names the cues and the model evidence.
+* ``rumour_score`` is set for weibo and forum messages only; mailbox letters
+  are addressed to the government and are not rumours, so they get None.
+  The score is halved when the message already has an official reply and
+  multiplied by 0.3 when it contains a refutation phrase (辟谣, 不实 …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from classify import cues
+from classify.modelio import ModelUnavailable, load_model, model_path
+from classify.pipelines import RUMOUR_META, TASKS
+from classify.text import prepare
+from govpulse.schema import URGENCY_RANK, Message, Source, Topic, Urgency
+
+__all__ = ["ModelUnavailable", "Tagger", "TaggerConfig", "default_model_dir"]
+
+RUMOUR_SOURCES = frozenset({Source.WEIBO, Source.FORUM})
+
+
+def default_model_dir() -> Path:
+    """Folder of the models shipped inside the package."""
+    return Path(str(resources.files("classify") / "models"))
+
+
+@dataclass(frozen=True, slots=True)
+class TaggerConfig:
+    """Thresholds of the tagger (settings ``classify.*``)."""
+
+    unsure_below: float = 0.5
+    floor: float = 0.2
+    rule_min_p: float = 0.1
+    reply_factor: float = 0.5
+    refutation_factor: float = 0.3
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> TaggerConfig:
+        return cls(
+            unsure_below=float(settings["classify.topic_unsure_below"]),
+            floor=float(settings["classify.topic_floor"]),
+            rule_min_p=float(settings["classify.urgency_rule_min_p"]),
+        )
+
+
+@dataclass(slots=True)
+class Tagging:
+    """What the tagger decided for one text (also what `govpulse classify` writes)."""
+
+    topic: str | None = None
+    topic_score: float | None = None
+    urgency: str | None = None
+    urgency_reasons: list[str] | None = None
+    rumour_score: float | None = None
+    rumour_reasons: list[str] | None = None
+
+
+class Tagger:
+    """Topic, urgency and rumour models loaded from one folder of skops files."""
+
+    def __init__(
+        self,
+        models: Mapping[str, Any],
+        cards: Mapping[str, dict[str, Any]] | None = None,
+        config: TaggerConfig | None = None,
+    ) -> None:
+        missing = [t for t in TASKS if t not in models]
+        if missing:
+            raise ModelUnavailable(f"no model for: {', '.join(missing)}")
+        self.models = dict(models)
+        self.cards = dict(cards or {})
+        self.config = config or TaggerConfig()
+
+    # -- loading -----------------------------------------------------------
+    @classmethod
+    def load_default(cls, config: TaggerConfig | None = None) -> Tagger:
+        """The models shipped in the package (classify/models/*.skops)."""
+        return cls.load(default_model_dir(), config=config)
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | str,
+        config: TaggerConfig | None = None,
+        fallback_dir: Path | str | None = None,
+    ) -> Tagger:
+        """Load all three models from model_dir (tasks missing there come from fallback_dir)."""
+        models: dict[str, Any] = {}
+        cards: dict[str, dict[str, Any]] = {}
+        for task in TASKS:
+            folder = Path(model_dir)
+            if fallback_dir is not None and not model_path(folder, task).exists():
+                folder = Path(fallback_dir)
+            models[task], cards[task] = load_model(folder, task)
+        return cls(models, cards, config)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Tagger:
+        """Models from ``classify.model_dir`` (falling back to the shipped ones per task)."""
+        config = TaggerConfig.from_settings(settings)
+        model_dir = str(settings["classify.model_dir"] or "")
+        if not model_dir:
+            return cls.load_default(config)
+        return cls.load(Path(model_dir).expanduser(), config, fallback_dir=default_model_dir())
+
+    # -- tagging -----------------------------------------------------------
+    def tag(self, messages: list[Message]) -> None:
+        """Fill topic, topic_score, urgency, urgency_reasons, rumour_score, rumour_reasons."""
+        if not messages:
+            return
+        rows = [
+            {
+                "title": m.title,
+                "body": m.body,
+                "rumour": Source(m.source) in RUMOUR_SOURCES,
+                "has_reply": bool(m.reply_body and m.reply_body.strip()),
+                "reposts": m.reposts,
+                "comments": m.comments,
+                "likes": m.likes or m.votes,
+                "followers": _extra(m.extra, "followers", "author_followers", "user_followers"),
+                "verified": _extra(m.extra, "verified", "author_verified", "user_verified"),
+            }
+            for m in messages
+        ]
+        for m, t in zip(messages, self.tag_rows(rows), strict=True):
+            m.topic = Topic(t.topic) if t.topic in Topic._value2member_map_ else None
+            m.topic_score = t.topic_score
+            m.urgency = Urgency(t.urgency) if t.urgency else None
+            m.urgency_reasons = list(t.urgency_reasons or [])
+            m.rumour_score = t.rumour_score
+            m.rumour_reasons = list(t.rumour_reasons or [])
+
+    def tag_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[Tagging]:
+        """Tag plain rows: keys title, body, and for rumour scoring rumour=True plus metadata."""
+        tokens = [prepare(r.get("title"), r.get("body")) for r in rows]
+        out = [Tagging() for _ in rows]
+        live = [i for i, t in enumerate(tokens) if t]
+        if not live:
+            return out
+        live_tokens = [tokens[i] for i in live]
+        self._topic(live, live_tokens, out)
+        self._urgency(live, live_tokens, out)
+        rum = [i for i in live if rows[i].get("rumour")]
+        if rum:
+            self._rumour(rum, [tokens[i] for i in rum], [rows[i] for i in rum], out)
+        return out
+
+    def _topic(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
+        model = self.models["topic"]
+        proba = model.predict_proba(texts)
+        classes = [str(c) for c in model.classes_]
+        best = proba.argmax(axis=1)
+        for i, b, p in zip(idx, best, proba[np.arange(len(idx)), best], strict=True):
+            score = round(float(p), 4)
+            out[i].topic_score = score
+            out[i].topic = classes[b] if score >= self.config.floor else None
+
+    def _urgency(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
+        model = self.models["urgency"]
+        proba = model.predict_proba(texts)
+        classes = [str(c) for c in model.classes_]
+        col = {c: k for k, c in enumerate(classes)}
+        for row, (i, text) in enumerate(zip(idx, texts, strict=True)):
+            p = proba[row]
+            level = classes[int(p.argmax())]
+            reasons: list[str] = []
+            critical = cues.find(text, cues.CRITICAL_CUES, 3)
+            urgent = cues.find(text, cues.URGENT_CUES, 3)
+            low = cues.find(text, cues.LOW_CUES, 2)
+            crit = Urgency.CRITICAL.value
+            if critical and crit in col and p[col[crit]] >= self.config.rule_min_p:
+                if URGENCY_RANK[Urgency(level)] > URGENCY_RANK[Urgency.CRITICAL]:
+                    reasons.append("规则: 危及生命安全关键词")
+                level = crit
+            for group in (critical, urgent, low):
+                if group:
+                    reasons.append("关键词: " + "、".join(group))
+            reasons.insert(0, f"model: {level} p={p[col[level]]:.2f}")
+            out[i].urgency = level
+            out[i].urgency_reasons = reasons
+
+    def _rumour(
+        self, idx: list[int], texts: list[str], rows: list[Mapping[str, Any]], out: list[Tagging]
+    ) -> None:
+        model = self.models["rumour"]
+        frame = pd.DataFrame(
+            {"tokens": texts, **{k: [r.get(k) for r in rows] for k in RUMOUR_META}}
+        )
+        classes = [int(c) for c in model.classes_]
+        proba = model.predict_proba(frame)[:, classes.index(1)]
+        for i, text, row, p in zip(idx, texts, rows, proba, strict=True):
+            score = float(p)
+            reasons = [f"model: p={score:.2f}"]
+            found = cues.find(text, cues.RUMOUR_CUES, 3)
+            if found:
+                reasons.append("传谣用语: " + "、".join(found))
+            if _truthy(row.get("verified")):
+                reasons.append("认证账号")
+            refuted = cues.find(text, cues.REFUTATION_CUES, 2)
+            if refuted:
+                score *= self.config.refutation_factor
+                reasons.append("辟谣用语: " + "、".join(refuted))
+            if row.get("has_reply"):
+                score *= self.config.reply_factor
+                reasons.append("已有官方答复")
+            out[i].rumour_score = round(min(max(score, 0.0), 1.0), 4)
+            out[i].rumour_reasons = reasons
+
+
+def _extra(extra: Mapping[str, Any] | None, *keys: str) -> Any:
+    for key in keys:
+        if extra and extra.get(key) not in (None, ""):
+            return extra[key]
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value) and value == value
+
+
+def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Yield lists of at most `size` items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
