@@ -49,7 +49,7 @@ class SearchClient(Protocol):
         params: Mapping[str, Any] | None = None,
         ndjson: bool = False,
     ) -> Any:
-        """Send one request; return the decoded JSON body.
+        """Send one request; return the decoded JSON body (HEAD: True if 2xx, False if 404).
 
         Raises `StoreUnavailable` when the cluster cannot be reached or is
         busy (retryable), `RequestError` for any other error status.
@@ -201,6 +201,8 @@ class ElasticsearchClient:
             raise _classify(exc.meta.status, exc.body, str(exc)) from None
         except TransportError as exc:  # connection refused, timeout, TLS
             raise StoreUnavailable(f"Elasticsearch unreachable: {exc}") from None
+        if method == "HEAD":
+            return 200 <= resp.meta.status < 300
         return resp.body
 
     def close(self) -> None:
@@ -247,6 +249,7 @@ class OpenSearchClient:
             body = _dump_ndjson(body)
             headers = {"content-type": "application/x-ndjson"}
         try:
+            # opensearch-py answers HEAD with a bool (404 -> False) itself.
             return self._os.transport.perform_request(
                 method, path, params=dict(params or {}), body=body, headers=headers
             )
