@@ -1,9 +1,18 @@
-# Task runner: make test | lint | bench | models
-PY ?= python
+# Task runner.  The README's two commands are `make demo` and `make test-all`.
+PY ?= python3
 
-.PHONY: test lint format bench
+.PHONY: deps demo test test-all lint format bench
+
+deps:
+	bash scripts/install-deps.sh
+
+demo: deps
+	govpulse demo
 
 test:
+	$(PY) -m pytest
+
+test-all: deps
 	$(PY) -m pytest
 
 lint:

@@ -276,10 +276,21 @@ def import_file(
     columns = [c for c in first if c != "__error__"]
     mapping = build_mapping(columns, overrides)
 
+    # JSON lines need not share keys: map each distinct key set on its own.
+    by_keys: dict[frozenset[str], dict[str, str]] = {frozenset(columns): mapping}
+
+    def row_mapping(row: dict[str, Any]) -> dict[str, str]:
+        keys = frozenset(k for k in row if k != "__error__")
+        if keys not in by_keys:
+            present = {c: t for c, t in (overrides or {}).items() if c in keys}
+            by_keys[keys] = build_mapping(sorted(keys), present)
+        return by_keys[keys]
+
     def generate() -> Iterator[tuple[int, Message | None, list[str], str | None]]:
         for number, row in enumerate(_chain(first, rows), 1):
             try:
-                msg, warnings = row_to_message(row, mapping, source, channel, now)
+                row_map = mapping if "__error__" in row else row_mapping(row)
+                msg, warnings = row_to_message(row, row_map, source, channel, now)
             except (ValidationError, ValueError) as exc:
                 yield number, None, [], str(exc)
                 continue

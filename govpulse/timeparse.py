@@ -30,6 +30,7 @@ _REL_UNITS = {
     "个月": timedelta(days=30),
 }
 _DAY_WORDS = {"今天": 0, "昨天": 1, "前天": 2}
+_DAY_WORD_RE = re.compile(r"^(今天|昨天|前天)\s*(\d{1,2}[:：]\d{1,2}(?:[:：]\d{1,2})?)?$")
 _CLOCK_RE = re.compile(r"(\d{1,2})[:：](\d{1,2})(?:[:：](\d{1,2}))?")
 _FULL_RE = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
@@ -87,10 +88,10 @@ def parse_time(raw: str | int | float | datetime | None, now: datetime | None = 
         m = _REL_RE.match(text)
         if m:
             return now - int(m.group(1)) * _REL_UNITS[m.group(2)]
-        for word, days_back in _DAY_WORDS.items():
-            if text.startswith(word):
-                day = now.date() - timedelta(days=days_back)
-                return datetime.combine(day, _clock(text), TZ)
+        m = _DAY_WORD_RE.match(text)
+        if m:
+            day = now.date() - timedelta(days=_DAY_WORDS[m.group(1)])
+            return datetime.combine(day, _clock(m.group(2) or ""), TZ)
         m = _FULL_RE.match(text)
         if m:
             y, mo, d, hh, mm, ss = m.groups()
