@@ -1,0 +1,189 @@
+"""Figure functions: table (DataFrame) -> Plotly figure.  Pure, no store access.
+
+Every figure has a Chinese title and an explicit empty state, so a page
+with no data says so instead of showing blank axes.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", sans-serif'
+SOURCE_NAMES = {"weibo": "微博", "mailbox": "领导信箱", "forum": "论坛"}
+STATUS_NAMES = {"open": "待回复", "answered": "已回复", "closed": "已办结"}
+
+
+def _base(title: str, height: int = 320) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 15}},
+        font={"family": FONT, "size": 12},
+        height=height,
+        margin={"l": 50, "r": 20, "t": 45, "b": 40},
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def empty(title: str, note: str = "暂无数据", height: int = 320) -> go.Figure:
+    fig = _base(title, height)
+    fig.add_annotation(
+        text=note,
+        showarrow=False,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        font={"size": 14, "color": "#888"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def volume(df: pd.DataFrame, title: str, names: dict[str, str] | None = None) -> go.Figure:
+    """Stacked bars of counts per bucket, one trace per key."""
+    if df.empty:
+        return empty(title)
+    fig = _base(title)
+    names = names or {}
+    totals = df.groupby("key")["count"].sum().sort_values(ascending=False)
+    for key in totals.index:
+        part = df[df["key"] == key]
+        fig.add_trace(go.Bar(x=part["bucket"], y=part["count"], name=names.get(key, str(key))))
+    fig.update_layout(barmode="stack", xaxis_title=None, yaxis_title="条数")
+    return fig
+
+
+def status_donut(counts: dict[str, int], title: str = "回复状态") -> go.Figure:
+    if not sum(counts.values()):
+        return empty(title)
+    fig = _base(title)
+    fig.add_trace(
+        go.Pie(
+            labels=[STATUS_NAMES.get(k, k) for k in counts],
+            values=list(counts.values()),
+            hole=0.5,
+            sort=False,
+        )
+    )
+    return fig
+
+
+def timeliness_ranking(df: pd.DataFrame, sla_days: int, unit: str, top: int = 15) -> go.Figure:
+    """Horizontal bars: share answered within the deadline per department, with median delay."""
+    title = f"按时答复率（{sla_days}{unit}内）"
+    if df.empty:
+        return empty(title)
+    part = df.head(top).iloc[::-1]
+    fig = _base(title, height=max(320, 26 * len(part) + 90))
+    fig.add_trace(
+        go.Bar(
+            x=part["within_sla_rate"],
+            y=part["group"],
+            orientation="h",
+            text=[f"{r:.0%}" for r in part["within_sla_rate"]],
+            customdata=part[["letters", "median_delay"]].to_numpy(),
+            hovertemplate="%{y}<br>按时率 %{x:.0%}<br>来信 %{customdata[0]}<br>中位时长 %{customdata[1]}<extra></extra>",
+            marker_color="#1f5fa8",
+        )
+    )
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    return fig
+
+
+def answer_trend(df: pd.DataFrame) -> go.Figure:
+    title = "月度来信与答复率"
+    if df.empty:
+        return empty(title)
+    fig = _base(title)
+    fig.add_trace(go.Bar(x=df["month"], y=df["letters"], name="来信", marker_color="#9db7d5"))
+    fig.add_trace(
+        go.Scatter(
+            x=df["month"],
+            y=df["answer_rate"],
+            name="答复率",
+            yaxis="y2",
+            mode="lines+markers",
+            line={"color": "#c0392b"},
+        )
+    )
+    fig.update_layout(
+        yaxis={"title": "来信"},
+        yaxis2={
+            "title": "答复率",
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "range": [0, 1.05],
+        },
+    )
+    return fig
+
+
+def survival(df: pd.DataFrame, sla_days: int, unit: str) -> go.Figure:
+    """Step curve of the share still unanswered after N days, with the deadline marked."""
+    title = f"未答复比例随时间变化（按{unit}计，未答复来信按删失处理）"
+    if df.empty or len(df) < 2:
+        return empty(title)
+    fig = _base(title)
+    fig.add_trace(
+        go.Scatter(
+            x=df["days"],
+            y=df["unanswered"],
+            mode="lines",
+            line_shape="hv",
+            name="未答复比例",
+            line={"color": "#1f5fa8"},
+        )
+    )
+    fig.add_vline(
+        x=sla_days, line_dash="dash", line_color="#c0392b", annotation_text=f"时限 {sla_days}{unit}"
+    )
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    fig.update_xaxes(title=unit)
+    return fig
+
+
+def sparklines(
+    df: pd.DataFrame, title: str = "热词走势（最后一格为当前窗口）", top: int = 8
+) -> go.Figure:
+    """Small multiples are heavy in Plotly; one chart with a line per term reads well."""
+    if df.empty:
+        return empty(title)
+    fig = _base(title, height=340)
+    for _, row in df.head(top).iterrows():
+        spark = list(row["sparkline"])
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(-len(spark) + 1, 1)), y=spark, mode="lines+markers", name=row["term"]
+            )
+        )
+    fig.update_xaxes(title="时间窗口（0 = 当前）", dtick=1)
+    fig.update_yaxes(title="含该词的消息数")
+    return fig
+
+
+def rumour_scores(df: pd.DataFrame) -> go.Figure:
+    title = "疑似谣言得分与传播量"
+    if df.empty:
+        return empty(title)
+    fig = _base(title)
+    fig.add_trace(
+        go.Scatter(
+            x=df["rumour_score"],
+            y=df["spread"],
+            mode="markers",
+            text=df["title"],
+            marker={
+                "size": 10,
+                "color": df["official_reply"].map({True: "#27ae60", False: "#c0392b"}),
+            },
+            hovertemplate="%{text}<br>得分 %{x}<br>转发+评论 %{y}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="谣言得分", range=[0, 1.02])
+    fig.update_yaxes(title="转发+评论")
+    return fig

@@ -1,0 +1,144 @@
+"""总览 Overview: volume by source and topic, reply status, today's urgent and
+rumour counts, rising terms and crawl health."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from dash import Output, dcc, html
+
+from dashboard import components as c
+from dashboard import figures, queries
+from dashboard.context import DashContext
+from dashboard.urlstate import ViewState, from_controls
+
+NAME = "overview"
+PATH = "/"
+TITLE = "总览"
+IN_NAV = True
+FIELDS = ("source", "region", "department")
+#: The overview opens on the last 30 days unless the URL says otherwise.
+DEFAULT_DAYS = 30
+
+
+def layout(ctx: DashContext, view: ViewState) -> html.Div:
+    if view.since is None and view.until is None:
+        today = ctx.now().date()
+        view = view.with_(since=today - timedelta(days=DEFAULT_DAYS - 1), until=today)
+    facets = queries.facet_options(ctx.store(), ("region", "department"))
+    return html.Div(
+        [
+            dcc.Location(id=f"{NAME}-url", refresh=False),
+            html.H2(TITLE),
+            c.filter_bar(NAME, view, FIELDS, facets),
+            html.Div(
+                [
+                    c.card("今日消息", "…", f"{NAME}-today-total"),
+                    c.card("今日紧急", "…", f"{NAME}-today-urgent", "gp-warn"),
+                    c.card("今日疑似谣言", "…", f"{NAME}-today-rumour", "gp-warn"),
+                    c.card("待回复", "…", f"{NAME}-open"),
+                ],
+                className="gp-cards",
+            ),
+            html.Div(
+                [
+                    dcc.Graph(id=f"{NAME}-by-source", config={"displaylogo": False}),
+                    dcc.Graph(id=f"{NAME}-by-topic", config={"displaylogo": False}),
+                ],
+                className="gp-grid2",
+            ),
+            html.Div(
+                [
+                    dcc.Graph(id=f"{NAME}-status", config={"displaylogo": False}),
+                    html.Div([html.H3("上升热词（近24小时）"), html.Div(id=f"{NAME}-terms")]),
+                ],
+                className="gp-grid2",
+            ),
+            html.H3("采集状态"),
+            html.Div(id=f"{NAME}-crawl"),
+        ]
+    )
+
+
+def register(app, ctx: DashContext) -> None:
+    @app.callback(
+        Output(f"{NAME}-url", "search"),
+        Output(f"{NAME}-today-total", "children"),
+        Output(f"{NAME}-today-urgent", "children"),
+        Output(f"{NAME}-today-rumour", "children"),
+        Output(f"{NAME}-open", "children"),
+        Output(f"{NAME}-by-source", "figure"),
+        Output(f"{NAME}-by-topic", "figure"),
+        Output(f"{NAME}-status", "figure"),
+        Output(f"{NAME}-terms", "children"),
+        Output(f"{NAME}-crawl", "children"),
+        *c.filter_inputs(NAME, FIELDS),
+    )
+    def update(*values):
+        return render(ctx, from_controls(**c.collect(values, FIELDS)))
+
+
+def render(ctx: DashContext, view: ViewState) -> tuple:
+    """Everything the overview shows for a view (the callback body, callable in tests)."""
+    store, now = ctx.store(), ctx.now()
+    filters = view.filters()
+    today = queries.today_counts(
+        store, view.filters(since=None, until=None), now, ctx.rumour_threshold
+    )
+    status = queries.status_counts(store, filters)
+    by_source = figures.volume(
+        queries.volume(store, filters, "source"), "每日消息量（按来源）", c.SOURCE_NAMES
+    )
+    by_topic = figures.volume(queries.volume(store, filters, "topic"), "每日消息量（按主题）")
+    terms = queries.hot_terms(store, now, view.filters(since=None, until=None), limit=10)
+    return (
+        view.to_query(),
+        str(today["total"]),
+        str(today["urgent"]),
+        str(today["rumour"]),
+        str(status["open"]),
+        by_source,
+        by_topic,
+        figures.status_donut(status),
+        _terms_list(terms),
+        _crawl_table(queries.crawl_health(store, now)),
+    )
+
+
+def _terms_list(df) -> html.Div:
+    if df.empty:
+        return html.P("暂无上升热词", className="gp-muted")
+    items = [
+        html.Li(
+            [
+                dcc.Link(row.term, href="/search?" + urlencode({"q": row.term})),
+                html.Span(f" {row.count} 条（基线 {row.baseline_mean}）", className="gp-muted"),
+            ]
+        )
+        for row in df.itertuples()
+    ]
+    return html.Ol(items, className="gp-terms")
+
+
+def _crawl_table(df) -> html.Div:
+    if df.empty:
+        return html.P("尚无采集记录", className="gp-muted")
+    header = html.Tr([html.Th(c.COLUMN_NAMES[k]) for k in df.columns])
+    rows = [
+        html.Tr(
+            [
+                html.Td(c.SOURCE_NAMES.get(r.source, r.source)),
+                html.Td(r.spider),
+                html.Td(r.last_ok or "从未成功"),
+                html.Td("" if r.last_items is None else str(r.last_items)),
+                html.Td(r.last_problem),
+                html.Td("⚠ 需处理" if r.warning else "正常"),
+            ],
+            className="gp-row-warn" if r.warning else "",
+        )
+        for r in df.itertuples()
+    ]
+    return html.Table(
+        [html.Thead(header), html.Tbody(rows)], className="gp-table", id=f"{NAME}-crawl-table"
+    )
