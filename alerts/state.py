@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     first_seen INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
     resolved_at INTEGER,
-    last_notified INTEGER
+    last_notified INTEGER,
+    repeat_s INTEGER                 -- per-alert repeat interval (NULL: engine default)
 );
 CREATE INDEX IF NOT EXISTS alerts_fp ON alerts (fingerprint, status);
 CREATE INDEX IF NOT EXISTS alerts_seen ON alerts (last_seen);
@@ -188,8 +189,13 @@ class AlertState:
         labels: Mapping[str, str],
         update_key: str,
         now: datetime,
+        repeat_s: int | None = None,
     ) -> tuple[str, bool]:
-        """Record that an alert fires now; return (alert id, created)."""
+        """Record that an alert fires now; return (alert id, created).
+
+        The first alert of a group with nothing else firing (re)starts the
+        group, so group_wait applies again after everything resolved.
+        """
         at = _ts(now)
         with self.transaction() as db:
             row = db.execute(
@@ -199,23 +205,30 @@ class AlertState:
             if row is not None:
                 db.execute(
                     "UPDATE alerts SET severity=?, title=?, body=?, url=?, group_key=?, labels=?,"
-                    " update_key=?, last_seen=? WHERE id=?",
+                    " update_key=?, last_seen=?, repeat_s=? WHERE id=?",
                     (severity, title, body, url, group_key, json.dumps(labels, ensure_ascii=False),
-                     update_key, at, row["id"]),
+                     update_key, at, repeat_s, row["id"]),
                 )
                 return row["id"], False
+            others = db.execute(
+                "SELECT COUNT(*) FROM alerts WHERE group_key = ? AND status = 'firing'",
+                (group_key,),
+            ).fetchone()[0]
             alert_id = uuid.uuid4().hex[:16]
             db.execute(
                 "INSERT INTO alerts (id, fingerprint, rule, severity, title, body, url, group_key,"
-                " status, labels, update_key, first_seen, last_seen)"
-                " VALUES (?,?,?,?,?,?,?,?,'firing',?,?,?,?)",
+                " status, labels, update_key, first_seen, last_seen, repeat_s)"
+                " VALUES (?,?,?,?,?,?,?,?,'firing',?,?,?,?,?)",
                 (alert_id, fingerprint, rule, severity, title, body, url, group_key,
-                 json.dumps(labels, ensure_ascii=False), update_key, at, at),
+                 json.dumps(labels, ensure_ascii=False), update_key, at, at, repeat_s),
             )
-            db.execute(
-                "INSERT OR IGNORE INTO groups (group_key, first_seen) VALUES (?, ?)",
-                (group_key, at),
-            )
+            if others == 0:
+                db.execute(
+                    "INSERT INTO groups (group_key, first_seen, last_sent) VALUES (?, ?, NULL)"
+                    " ON CONFLICT(group_key) DO UPDATE SET first_seen=excluded.first_seen,"
+                    " last_sent=NULL",
+                    (group_key, at),
+                )
             return alert_id, True
 
     def resolve(self, alert_ids: Sequence[str], now: datetime) -> None:
@@ -248,16 +261,6 @@ class AlertState:
             "first_seen": _dt(rows[0]["first_seen"]),
             "last_sent": _dt(rows[0]["last_sent"]),
         }
-
-    def restart_group(self, group_key: str, now: datetime) -> None:
-        """A group whose alerts all resolved starts afresh (group_wait applies again)."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO groups (group_key, first_seen, last_sent) VALUES (?, ?, NULL)"
-                " ON CONFLICT(group_key) DO UPDATE SET first_seen=excluded.first_seen,"
-                " last_sent=NULL",
-                (group_key, _ts(now)),
-            )
 
     def mark_group_sent(self, group_key: str, now: datetime) -> None:
         with self.transaction() as db:
