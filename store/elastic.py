@@ -74,6 +74,7 @@ UNKNOWN_GROUP = "(未知)"  # what SQLite's COALESCE(group, '(未知)') yields
 #: Asia/Shanghai has been +08:00 since 1991; a fixed offset matches SQLite exactly.
 TIME_ZONE = "+08:00"
 MAX_WINDOW = 10_000
+MAX_ID_BYTES = 512  # Elasticsearch/OpenSearch _id limit
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,100}$")
 _DATE_FIELDS = ("posted_at", "replied_at", "fetched_at", "updated_at")
 
@@ -121,6 +122,7 @@ class ElasticStore(Store):
         shards: int = 1,
         replicas: int = 1,
         spool_retry_s: float = 30.0,
+        max_window: int = MAX_WINDOW,
     ) -> None:
         """`client` is a `SearchClient` or a zero-argument factory that builds one.
 
@@ -143,6 +145,8 @@ class ElasticStore(Store):
         self.shards = shards
         self.replicas = replicas
         self.spool_retry_s = spool_retry_s
+        #: index.max_result_window of new indices; deeper pages use search_after.
+        self.max_window = max(1, int(max_window))
         self.spool = Spool(spool_path)
         #: Messages/events/labels spooled by this process (cumulative).
         self.spooled = 0
@@ -228,7 +232,7 @@ class ElasticStore(Store):
             "index_patterns": [f"{self.messages_alias}-v*"],
             "priority": 100,
             "template": {
-                "settings": index_settings(self.shards, self.replicas, "1s"),
+                "settings": index_settings(self.shards, self.replicas, "1s", self.max_window),
                 "mappings": mappings(MESSAGE_PROPERTIES),
             },
             "_meta": {"managed_by": "govpulse"},
@@ -237,7 +241,7 @@ class ElasticStore(Store):
     def create_message_index(self, name: str, alias: bool) -> None:
         """Create a versioned message index (explicit mapping; template as a safety net)."""
         body: dict[str, Any] = {
-            "settings": index_settings(self.shards, self.replicas, "1s"),
+            "settings": index_settings(self.shards, self.replicas, "1s", self.max_window),
             "mappings": mappings(MESSAGE_PROPERTIES),
         }
         if alias:
@@ -267,7 +271,7 @@ class ElasticStore(Store):
                     self._create(
                         f"{alias}-v1",
                         {
-                            "settings": index_settings(self.shards, self.replicas, "1s"),
+                            "settings": index_settings(self.shards, self.replicas, "1s", self.max_window),
                             "mappings": mappings(props),
                             "aliases": {alias: {"is_write_index": True}},
                         },
@@ -295,6 +299,11 @@ class ElasticStore(Store):
                     valid.append(msg.validate())
                 except ValueError as exc:
                     stats.failed.append((getattr(msg, "id", "?") or "?", str(exc)))
+                    continue
+                if len(str(msg.id).encode()) > MAX_ID_BYTES:
+                    # The cluster would fail the whole bulk request for one such id.
+                    valid.pop()
+                    stats.failed.append((msg.id[:80], f"id: longer than {MAX_ID_BYTES} bytes"))
             if not valid:
                 continue
             with self._lock:
@@ -396,7 +405,18 @@ class ElasticStore(Store):
         pending = ops
         results: dict[str, tuple[int, str]] = {}
         for attempt in range(self.retries + 1):
-            resp = self._retrying("POST", "/_bulk", pending, ndjson=True)
+            try:
+                resp = self._retrying("POST", "/_bulk", pending, ndjson=True)
+            except RequestError as exc:
+                if len(pending) <= 2:
+                    doc_id = str(next(iter(pending[0].values())).get("_id"))
+                    return [*((k, s, r) for k, (s, r) in results.items()), (doc_id, exc.status, str(exc))]
+                # The whole request was refused (one malformed action fails all):
+                # send the operations one by one so the good ones still land.
+                items = []
+                for i in range(0, len(pending), 2):
+                    items.extend(self._bulk(pending[i : i + 2]))
+                return [*((k, s, r) for k, (s, r) in results.items()), *items]
             retry: list[dict[str, Any]] = []
             busy_reason = ""
             for i, item in enumerate(resp.get("items", [])):
@@ -565,7 +585,7 @@ class ElasticStore(Store):
     ) -> Iterator[dict[str, Any]]:
         """Every hit of `query` in `sort` order, paged with search_after (no window limit)."""
         after: list[Any] | None = None
-        batch = max(1, min(batch, MAX_WINDOW))
+        batch = max(1, min(batch, self.max_window))
         while True:
             body: dict[str, Any] = {"query": query, "sort": sort, "size": batch, "_source": source, "track_total_hits": False}
             if after is not None:
@@ -628,12 +648,12 @@ class ElasticStore(Store):
         per_page: int = 20,
     ) -> SearchResult:
         page = max(1, int(page))
-        per_page = max(1, min(int(per_page), MAX_WINDOW))
+        per_page = max(1, min(int(per_page), 10_000))
         q = self._query(query, filters)
         order = self._sort(sort, query)
         offset = (page - 1) * per_page
         body: dict[str, Any] = {"query": q, "sort": order, "size": per_page, "track_total_hits": True}
-        if offset + per_page <= MAX_WINDOW:
+        if offset + per_page <= self.max_window:
             body["from"] = offset
         else:
             # Deep page: step over the first `offset` hits with search_after.
@@ -652,7 +672,7 @@ class ElasticStore(Store):
         after: list[Any] | None = None
         remaining = offset
         while remaining > 0:
-            size = min(remaining, MAX_WINDOW)
+            size = min(remaining, self.max_window)
             body: dict[str, Any] = {"query": query, "sort": sort, "size": size, "_source": False, "track_total_hits": False}
             if after is not None:
                 body["search_after"] = after
@@ -855,7 +875,7 @@ class ElasticStore(Store):
         out: list[Message] = []
         if limit <= 0:
             return out
-        for hit in self._walk(self.messages_alias, q, [{"posted_at": "asc"}, {"id": "asc"}], min(limit, MAX_WINDOW)):
+        for hit in self._walk(self.messages_alias, q, [{"posted_at": "asc"}, {"id": "asc"}], min(limit, self.max_window)):
             out.append(doc_to_message(hit["_source"]))
             if len(out) >= limit:
                 break
@@ -874,7 +894,7 @@ class ElasticStore(Store):
             return []
         out = []
         sort = [{"at": "desc"}, {"seq": "desc"}]
-        for hit in self._walk(self.events_alias, {"bool": {"filter": flt}}, sort, min(limit, MAX_WINDOW)):
+        for hit in self._walk(self.events_alias, {"bool": {"filter": flt}}, sort, min(limit, self.max_window)):
             out.append(doc_to_event(hit["_source"]))
             if len(out) >= limit:
                 break
@@ -890,6 +910,94 @@ class ElasticStore(Store):
         return [doc_to_label(h["_source"]) for h in self._walk(self.labels_alias, {"bool": {"filter": flt}}, sort, 1000)]
 
     # -- maintenance ---------------------------------------------------------
+    def iter_after(self, after_id: str = "", batch_size: int = 1000) -> Iterator[Message]:
+        """Every message with id > `after_id`, by id: lets `store copy` resume cheaply."""
+        q: dict[str, Any] = {"range": {"id": {"gt": after_id}}} if after_id else {"match_all": {}}
+        for hit in self._walk(self.messages_alias, q, [{"id": "asc"}], batch_size):
+            yield doc_to_message(hit["_source"])
+
+    def reindex(
+        self,
+        batch_size: int | None = None,
+        keep_old: bool = False,
+        progress: Any = None,
+    ) -> dict[str, Any]:
+        """Build the next versioned index with the current mapping and swap the alias.
+
+        Documents are rebuilt from their messages (so new derived fields are
+        filled), the new index loads with refresh off and no replicas, then
+        two catch-up passes copy what changed meanwhile (``updated_at``),
+        and one ``_aliases`` call moves the alias: readers and writers never
+        see a missing index.  The old index is deleted unless `keep_old`.
+        """
+        self.ensure_indices()
+        old = self.current_index()
+        if old is None:
+            raise StoreError(f"alias {self.messages_alias} points at no index")
+        versions = [int(n.rsplit("-v", 1)[1]) for n in self.versioned_indices() if n.rsplit("-v", 1)[1].isdigit()]
+        new = f"{self.messages_alias}-v{max(versions, default=0) + 1}"
+        self._req("PUT", f"/_index_template/{self.messages_alias}", self._template_body())
+        self._create(
+            new,
+            {
+                "settings": index_settings(self.shards, 0, "-1", self.max_window),
+                "mappings": mappings(MESSAGE_PROPERTIES),
+            },
+        )
+        size = batch_size or self.batch_size
+        started = int(time.time()) - 5  # margin for clock skew between writers
+        copied = self._copy_index(old, new, {"match_all": {}}, size, progress)
+        for _ in range(2):
+            since = int(time.time()) - 5
+            changed = {"range": {"updated_at": {"gte": started, "format": "epoch_second"}}}
+            copied += self._copy_index(old, new, changed, size, None)
+            started = since
+        self._req("PUT", f"/{new}/_settings", {"index": {"refresh_interval": "1s", "number_of_replicas": self.replicas}})
+        self._req("POST", f"/{new}/_refresh")
+        self._req(
+            "POST",
+            "/_aliases",
+            {
+                "actions": [
+                    {"remove": {"index": old, "alias": self.messages_alias}},
+                    {"add": {"index": new, "alias": self.messages_alias, "is_write_index": True}},
+                ]
+            },
+        )
+        # Writes that raced the swap landed in the old index: one last pass.
+        last = {"range": {"updated_at": {"gte": started, "format": "epoch_second"}}}
+        copied += self._copy_index(old, new, last, size, None)
+        if not keep_old:
+            self._req("DELETE", f"/{old}")
+        self._refresh(self.messages_alias)
+        return {"old": old, "new": new, "documents": self.count(), "copied": copied, "kept_old": keep_old}
+
+    def _copy_index(self, src: str, dst: str, query: dict[str, Any], size: int, progress: Any) -> int:
+        done = 0
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal done
+            if not batch:
+                return
+            for doc_id, status, reason in self._bulk(batch):
+                if status >= 300:
+                    raise StoreError(f"reindex: document {doc_id} refused: {reason}")
+            done += len(batch) // 2
+            if progress is not None:
+                progress(len(batch) // 2)
+            batch.clear()
+
+        for hit in self._walk(src, query, [{"id": "asc"}], size):
+            msg = doc_to_message(hit["_source"])
+            # Rebuilt from the message so derived fields follow the new mapping.
+            batch.append({"index": {"_index": dst, "_id": msg.id}})
+            batch.append(message_to_doc(msg, content_hash(msg)))
+            if len(batch) >= 2 * size:
+                flush()
+        flush()
+        return done
+
     def info(self) -> dict[str, Any]:
         """What `govpulse store info` prints."""
         out: dict[str, Any] = {

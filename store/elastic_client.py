@@ -70,6 +70,13 @@ def _classify(status: int, body: Any, fallback: str) -> StoreError:
             reason = str(err)
     elif isinstance(body, str) and body:
         reason = body[:500]
+    if status in (401, 403) and error_type != "cluster_block_exception":
+        # Wrong or expired credentials: nothing is wrong with the data, so
+        # writes spool until an operator fixes store.es_username/password/api_key.
+        return StoreUnavailable(
+            f"HTTP {status} {error_type}: {reason} (check the credentials in the store "
+            "URL or store.es_username / store.es_password / store.es_api_key)"
+        )
     if status in RETRYABLE_STATUS or error_type == "cluster_block_exception":
         # A read-only / flood-stage block is the cluster refusing writes for a
         # while; the caller spools and replays rather than dropping data.

@@ -27,7 +27,9 @@ MAPPING_VERSION = 1
 
 _TIME_FIELDS = ("posted_at", "replied_at", "fetched_at", "updated_at")
 _EPOCH = {"type": "date", "format": "epoch_second"}
-_KW = {"type": "keyword"}
+# ignore_above: a pathological 40 kB channel name is stored, just not indexed,
+# instead of failing the document with Lucene's "immense term" error.
+_KW = {"type": "keyword", "ignore_above": 4096}
 _INT = {"type": "integer"}
 _LONG = {"type": "long"}
 # Display text: indexed for highlighting, never used for matching.
@@ -48,10 +50,10 @@ MESSAGE_PROPERTIES: dict[str, Any] = {
     "replied_at": _EPOCH,
     "replier": _KW,
     "status": _KW,
-    "likes": _INT,
-    "reposts": _INT,
-    "comments": _INT,
-    "votes": _INT,
+    "likes": _LONG,  # long: SQLite takes any int, so must we
+    "reposts": _LONG,  # long: SQLite takes any int, so must we
+    "comments": _LONG,  # long: SQLite takes any int, so must we
+    "votes": _LONG,  # long: SQLite takes any int, so must we
     "parent_id": _KW,
     "topic": _KW,
     # double, not float: a float32 doc value would make rumour_score >= 0.7 differ from SQLite.
@@ -97,13 +99,15 @@ LABEL_PROPERTIES: dict[str, Any] = {
 }
 
 
-def index_settings(shards: int, replicas: int, refresh_interval: str) -> dict[str, Any]:
+def index_settings(
+    shards: int, replicas: int, refresh_interval: str = "1s", max_window: int = 10_000
+) -> dict[str, Any]:
     return {
         "number_of_shards": shards,
         "number_of_replicas": replicas,
         "refresh_interval": refresh_interval,
-        # search_after makes deep paging cheap; the window only bounds from+size.
-        "max_result_window": 10_000,
+        # Pages past the window are reached with search_after, so it can stay at the default.
+        "max_result_window": max_window,
     }
 
 

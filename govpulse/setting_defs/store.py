@@ -21,4 +21,48 @@ SETTINGS = [
         "Messages written per transaction / bulk request.",
         type="int",
     ),
+    # -- Elasticsearch / OpenSearch (docs/elasticsearch.md) ---------------
+    Setting(
+        "store.es_client",
+        "auto",
+        "Client library for http(s):// stores: auto (ask the cluster), elasticsearch or opensearch.",
+    ),
+    Setting(
+        "store.es_prefix",
+        "govpulse",
+        "Index name prefix: <prefix>-messages (alias of <prefix>-messages-vN), "
+        "<prefix>-crawl-events, <prefix>-labels.",
+    ),
+    Setting("store.es_username", "", "Cluster user name (or put user:password@ in the URL)."),
+    Setting("store.es_password", "", "Cluster password.", secret=True),
+    Setting("store.es_api_key", "", "Cluster API key (base64 id:key); used instead of a password.", secret=True),
+    Setting("store.es_verify_certs", True, "Verify the cluster's TLS certificate.", type="bool"),
+    Setting("store.es_ca_certs", "", "CA bundle (PEM path) for a cluster with a private CA."),
+    Setting("store.es_timeout", 30.0, "Seconds to wait for one cluster request.", type="float"),
+    Setting("store.es_shards", 1, "Primary shards of a new message index.", type="int"),
+    Setting("store.es_replicas", 1, "Replicas of a new index (0 on a single-node cluster).", type="int"),
+    Setting(
+        "store.es_refresh",
+        True,
+        "Refresh after each write call so the next read sees it; false for faster bulk loads.",
+        type="bool",
+    ),
+    Setting("store.es_retries", 3, "Retries of a busy/unreachable request before spooling.", type="int"),
+    Setting(
+        "store.es_retry_backoff_s",
+        0.5,
+        "First back-off delay in seconds; doubles on each retry.",
+        type="float",
+    ),
+    Setting(
+        "store.es_spool_path",
+        "",
+        "Spool file for writes the cluster could not take (default: <data_dir>/spool/elastic-<hash>.sqlite).",
+    ),
+    Setting(
+        "store.es_spool_retry_s",
+        30.0,
+        "While writes are spooled, how often (seconds) a new write first tries to replay them.",
+        type="float",
+    ),
 ]
