@@ -1,0 +1,61 @@
+"""Classify: tag topic, urgency and rumour likelihood with the installed model, in batches.
+
+The model comes from classify.tagger (another package); when it or its
+model is missing, items pass through untagged and that is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from govpulse.schema import Message
+
+log = logging.getLogger(__name__)
+
+
+def load_tagger() -> Any | None:
+    """The default Tagger, or None (with the reason logged) when unavailable."""
+    try:
+        from classify.tagger import ModelUnavailable, Tagger
+    except ImportError as exc:
+        log.warning("classifier not installed (%s): items are stored untagged", exc)
+        return None
+    try:
+        return Tagger.load_default()
+    except ModelUnavailable as exc:
+        log.warning("no classification model installed (%s): items are stored untagged", exc)
+        return None
+
+
+class ClassifyPipeline:
+    """Fifth step (crawl.classify): tag each item; failures leave the item untagged."""
+
+    def __init__(self, stats: Any, enabled: bool) -> None:
+        self.stats = stats
+        self.enabled = enabled
+        self.tagger: Any | None = None
+        self.loaded = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ClassifyPipeline:
+        gp = crawler.settings.get("GOVPULSE") or {}
+        return cls(crawler.stats, bool(gp.get("crawl.classify", True)))
+
+    def process_item(self, item: Message, spider: Any = None) -> Message:
+        if not self.enabled:
+            return item
+        if not self.loaded:
+            self.tagger = load_tagger()
+            self.loaded = True
+        if self.tagger is None:
+            self.stats.inc_value("govpulse/classify/skipped")
+            return item
+        try:
+            self.tagger.tag([item])
+        except (ValueError, RuntimeError) as exc:
+            self.stats.inc_value("govpulse/classify/failed")
+            log.error("classifier failed on %s: %s", item.id, exc)
+            return item
+        self.stats.inc_value("govpulse/classify/tagged")
+        return item

@@ -1,0 +1,1 @@
+"""Spiders: weibo, mailbox, forum.  They route; page objects (crawlers.pages) extract."""
