@@ -36,7 +36,7 @@ def crawl_cmd(app: AppContext, name: str, revisit: bool, sites: str | None, boar
     if max_pages is not None:
         overrides["crawl.close_after_pages"] = max_pages
     settings = app.settings.with_overrides(overrides) if overrides else app.settings
-    process = CrawlerProcess(scrapy_settings(settings, name), install_root_handler=True)
+    process = CrawlerProcess(scrapy_settings(settings, name), install_root_handler=False)
     kwargs: dict[str, object] = {"revisit": revisit}
     if sites and name == "mailbox":
         kwargs["sites"] = sites

@@ -146,7 +146,7 @@ def to_int(value: Any) -> int:
         return max(value, 0)
     if isinstance(value, float):
         return max(int(value), 0) if value == value and abs(value) < 1e15 else 0
-    text = str(value).strip().rstrip("+")
+    text = str(value).strip().rstrip("+").replace(",", "")
     factor = 1
     if text.endswith("万"):
         factor, text = 10_000, text[:-1]
