@@ -27,7 +27,7 @@ import dataclasses
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,8 @@ class TermTrend:
     baseline_std: float = 0.0
     #: True when count >= min_count and score >= k.
     rising: bool = False
+    #: Ids of every current-window message with the term (for merging events).
+    window_ids: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,8 @@ def detect_rising(
         std = math.sqrt(sum((c - mean) ** 2 for c in base) / len(base)) if base else 0.0
         sigma = max(std, math.sqrt(max(mean, 1.0)))
         score = (count - mean) / sigma
-        ids = [i for _, i in sorted(samples[term], reverse=True)[:SAMPLE_IDS]]
+        ordered = [i for _, i in sorted(samples[term], reverse=True)]
+        ids = ordered[:SAMPLE_IDS]
         out.append(
             TermTrend(
                 term=term,
@@ -147,6 +150,7 @@ def detect_rising(
                 sample_ids=ids,
                 baseline_std=round(std, 3),
                 rising=score >= k,
+                window_ids=ordered,
             )
         )
     if only_rising:
@@ -156,16 +160,16 @@ def detect_rising(
 
 
 def merge_events(trends: Sequence[TermTrend], min_overlap: float = 0.5) -> list[list[TermTrend]]:
-    """Group terms that describe the same event: their sample messages overlap.
+    """Group terms that describe the same event: their current messages overlap.
 
-    Two terms join when the overlap of their sample ids (Jaccard) reaches
+    Two terms join when the overlap of their message ids (Jaccard) reaches
     ``min_overlap``, so "化工厂 / 爆炸 / 浓烟" rising together become one hot
     topic rather than three alerts.  Input order (by score) is kept: each
     group's first term is its strongest.
     """
     groups: list[tuple[list[TermTrend], set[str]]] = []
     for trend in trends:
-        ids = set(trend.sample_ids)
+        ids = set(trend.window_ids or trend.sample_ids)
         for members, group_ids in groups:
             union = ids | group_ids
             if ids and union and len(ids & group_ids) / len(ids | group_ids) >= min_overlap:

@@ -214,7 +214,10 @@ _SCHEDULE = [
         type="list",
     ),
     Setting(
-        "schedule.crawl_timeout_min", 60, "A crawl running longer is killed (minutes).", type="int"
+        "schedule.crawl_timeout_min",
+        60.0,
+        "A crawl running longer is killed (minutes; fractions allowed).",
+        type="float",
     ),
     Setting(
         "schedule.revisit_spiders",
