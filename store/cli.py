@@ -36,7 +36,9 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StoreError(f"unreadable checkpoint {path}: {exc}; delete it or use --restart") from None
+        raise StoreError(
+            f"unreadable checkpoint {path}: {exc}; delete it or use --restart"
+        ) from None
     return data if isinstance(data, dict) else {}
 
 
@@ -121,7 +123,13 @@ def copy_store(
             _write_checkpoint(checkpoint, state)
     state["done"] = True
     _write_checkpoint(checkpoint, state)
-    return {"messages": totals, "events": copied_events, "labels": copied_labels, "resumed": resumed, "already_done": False}
+    return {
+        "messages": totals,
+        "events": copied_events,
+        "labels": copied_labels,
+        "resumed": resumed,
+        "already_done": False,
+    }
 
 
 @click.group("store")
@@ -139,11 +147,30 @@ def _open(url: str, settings: Mapping[str, Any]) -> Store:
 @store_group.command("copy")
 @click.argument("src")
 @click.argument("dst")
-@click.option("--batch-size", type=click.IntRange(1, 50_000), default=None, help="Messages per batch (default: store.batch_size).")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Checkpoint file (default: in the data dir).")
-@click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and copy everything again.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 50_000),
+    default=None,
+    help="Messages per batch (default: store.batch_size).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint file (default: in the data dir).",
+)
+@click.option(
+    "--restart", is_flag=True, help="Ignore an existing checkpoint and copy everything again."
+)
 @click.pass_obj
-def copy_cmd(app: AppContext, src: str, dst: str, batch_size: int | None, checkpoint: Path | None, restart: bool) -> None:
+def copy_cmd(
+    app: AppContext,
+    src: str,
+    dst: str,
+    batch_size: int | None,
+    checkpoint: Path | None,
+    restart: bool,
+) -> None:
     """Copy every message, crawl event and label from SRC to DST (store URLs).
 
     Example: govpulse store copy sqlite:///data/govpulse.db http://es:9200
@@ -161,7 +188,9 @@ def copy_cmd(app: AppContext, src: str, dst: str, batch_size: int | None, checkp
         with tqdm(unit="msg", desc="copy", disable=not sys.stderr.isatty()) as bar:
             result = copy_store(source, target, checkpoint, size, restart, progress=bar.update)
     except StoreError as exc:
-        raise click.ClickException(f"copy stopped: {exc} (run again to resume from {checkpoint})") from None
+        raise click.ClickException(
+            f"copy stopped: {exc} (run again to resume from {checkpoint})"
+        ) from None
     finally:
         source.close()
         target.close()
@@ -185,12 +214,16 @@ def _elastic(app: AppContext) -> Any:
     from store.elastic import ElasticStore
 
     if not isinstance(store, ElasticStore):
-        raise click.UsageError(f"{app.store_url} is not an Elasticsearch/OpenSearch store (use --store http://host:9200)")
+        raise click.UsageError(
+            f"{app.store_url} is not an Elasticsearch/OpenSearch store (use --store http://host:9200)"
+        )
     return store
 
 
 @store_group.command("reindex")
-@click.option("--batch-size", type=click.IntRange(1, 50_000), default=None, help="Documents per bulk request.")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 50_000), default=None, help="Documents per bulk request."
+)
 @click.option("--keep-old", is_flag=True, help="Keep the previous index version (for rollback).")
 @click.pass_obj
 def reindex_cmd(app: AppContext, batch_size: int | None, keep_old: bool) -> None:
@@ -214,7 +247,9 @@ def replay_cmd(app: AppContext) -> None:
     try:
         done = store.replay_spool()
     except StoreError as exc:
-        raise click.ClickException(f"cluster still unavailable ({store.spool.pending()} spooled): {exc}") from None
+        raise click.ClickException(
+            f"cluster still unavailable ({store.spool.pending()} spooled): {exc}"
+        ) from None
     click.echo(f"replayed {done}; {store.spool.pending()} still spooled")
 
 

@@ -131,7 +131,9 @@ class ElasticStore(Store):
         """
         if not _PREFIX_RE.match(prefix):
             raise StoreError(f"index prefix {prefix!r}: use lower-case letters, digits, - _ .")
-        self._client_factory = client if callable(client) and not hasattr(client, "request") else None
+        self._client_factory = (
+            client if callable(client) and not hasattr(client, "request") else None
+        )
         self._client: SearchClient | None = None if self._client_factory else client
         self.url = url or f"elasticsearch://{prefix}"
         self.prefix = prefix
@@ -162,7 +164,9 @@ class ElasticStore(Store):
         options = ConnectionOptions.from_url(url, settings)
         flavour = str(settings.get("store.es_client", "auto") or "auto")
         prefix = str(settings.get("store.es_prefix", "govpulse") or "govpulse")
-        spool_path = settings.get("store.es_spool_path") or default_spool_path(options.url, prefix, settings)
+        spool_path = settings.get("store.es_spool_path") or default_spool_path(
+            options.url, prefix, settings
+        )
         return cls(
             lambda: make_client(options, flavour),
             url=options.url,
@@ -185,10 +189,31 @@ class ElasticStore(Store):
             self._client = self._client_factory()
         return self._client
 
-    def _req(self, method: str, path: str, body: Any = None, ndjson: bool = False, **params: Any) -> Any:
-        return self.client.request(method, path, body=body, params=params or None, ndjson=ndjson)
+    def _req(
+        self, method: str, path: str, body: Any = None, ndjson: bool = False, **params: Any
+    ) -> Any:
+        try:
+            return self.client.request(
+                method, path, body=body, params=params or None, ndjson=ndjson
+            )
+        except StoreUnavailable:
+            # The cluster may come back empty (restored, rebuilt): check the
+            # indices again before the next write instead of trusting the cache.
+            self._ready = False
+            raise
+        except RequestError as exc:
+            if exc.error_type != "index_not_found_exception" or not self._ready:
+                raise
+            # Our alias vanished under us: recreate the layout and try once more.
+            self._ready = False
+            self.ensure_indices()
+            return self.client.request(
+                method, path, body=body, params=params or None, ndjson=ndjson
+            )
 
-    def _retrying(self, method: str, path: str, body: Any = None, ndjson: bool = False, **params: Any) -> Any:
+    def _retrying(
+        self, method: str, path: str, body: Any = None, ndjson: bool = False, **params: Any
+    ) -> Any:
         """A request retried with exponential back-off while the cluster is busy or away."""
         for attempt in range(self.retries + 1):
             try:
@@ -215,7 +240,12 @@ class ElasticStore(Store):
             if exc.status == 404:
                 return []
             raise
-        return sorted(found, key=lambda name: int(name.rsplit("-v", 1)[1]) if name.rsplit("-v", 1)[1].isdigit() else -1)
+        return sorted(
+            found,
+            key=lambda name: (
+                int(name.rsplit("-v", 1)[1]) if name.rsplit("-v", 1)[1].isdigit() else -1
+            ),
+        )
 
     def current_index(self) -> str | None:
         """The concrete index the messages alias points at."""
@@ -253,7 +283,10 @@ class ElasticStore(Store):
             self._req("PUT", f"/{name}", body)
         except RequestError as exc:
             # Another process created it first: fine, it has the same mapping.
-            if exc.error_type not in ("resource_already_exists_exception", "index_already_exists_exception"):
+            if exc.error_type not in (
+                "resource_already_exists_exception",
+                "index_already_exists_exception",
+            ):
                 raise
 
     def ensure_indices(self) -> None:
@@ -266,12 +299,17 @@ class ElasticStore(Store):
             self._req("PUT", f"/_index_template/{self.messages_alias}", self._template_body())
             if not self._exists(f"/_alias/{self.messages_alias}"):
                 self.create_message_index(f"{self.messages_alias}-v1", alias=True)
-            for alias, props in ((self.events_alias, CRAWL_EVENT_PROPERTIES), (self.labels_alias, LABEL_PROPERTIES)):
+            for alias, props in (
+                (self.events_alias, CRAWL_EVENT_PROPERTIES),
+                (self.labels_alias, LABEL_PROPERTIES),
+            ):
                 if not self._exists(f"/_alias/{alias}"):
                     self._create(
                         f"{alias}-v1",
                         {
-                            "settings": index_settings(self.shards, self.replicas, "1s", self.max_window),
+                            "settings": index_settings(
+                                self.shards, self.replicas, "1s", self.max_window
+                            ),
                             "mappings": mappings(props),
                             "aliases": {alias: {"is_write_index": True}},
                         },
@@ -319,13 +357,17 @@ class ElasticStore(Store):
             try:
                 self._refresh(self.messages_alias)
             except StoreUnavailable:
-                log.warning("refresh after write failed; the writes are durable, visible within a second")
+                log.warning(
+                    "refresh after write failed; the writes are durable, visible within a second"
+                )
         return stats
 
     def _spool_messages(self, messages: list[Message], reason: str) -> None:
         n = self.spool.append("message", (m.to_dict() for m in messages), reason)
         self.spooled += n
-        log.warning("cluster unavailable (%s): spooled %d messages to %s", reason, n, self.spool.path)
+        log.warning(
+            "cluster unavailable (%s): spooled %d messages to %s", reason, n, self.spool.path
+        )
 
     def _write_messages(self, batch: list[Message]) -> UpsertStats:
         """Merge `batch` into stored documents and bulk-write what changed."""
@@ -344,7 +386,15 @@ class ElasticStore(Store):
                 if old is None:
                     if msg.updated_at is None:
                         msg.updated_at = now
-                    ops.append({"create": {"_index": self.messages_alias, "_id": msg_id}})
+                    ops.append(
+                        {
+                            "create": {
+                                "_index": self.messages_alias,
+                                "_id": msg_id,
+                                "require_alias": True,
+                            }
+                        }
+                    )
                     ops.append(message_to_doc(msg, content_hash(msg)))
                     kinds[msg_id] = "inserted"
                     continue
@@ -357,7 +407,11 @@ class ElasticStore(Store):
                     continue
                 merged.updated_at = now
                 merged.fetched_at = msg.fetched_at or old_msg.fetched_at
-                head: dict[str, Any] = {"_index": self.messages_alias, "_id": msg_id}
+                head: dict[str, Any] = {
+                    "_index": self.messages_alias,
+                    "_id": msg_id,
+                    "require_alias": True,
+                }
                 if seq_no is not None:
                     head.update(if_seq_no=seq_no, if_primary_term=primary_term)
                 ops.append({"index": head})
@@ -410,7 +464,10 @@ class ElasticStore(Store):
             except RequestError as exc:
                 if len(pending) <= 2:
                     doc_id = str(next(iter(pending[0].values())).get("_id"))
-                    return [*((k, s, r) for k, (s, r) in results.items()), (doc_id, exc.status, str(exc))]
+                    return [
+                        *((k, s, r) for k, (s, r) in results.items()),
+                        (doc_id, exc.status, str(exc)),
+                    ]
                 # The whole request was refused (one malformed action fails all):
                 # send the operations one by one so the good ones still land.
                 items = []
@@ -423,9 +480,20 @@ class ElasticStore(Store):
                 info = next(iter(item.values()))
                 status = int(info.get("status", 500))
                 error = info.get("error") or {}
-                reason = f"{error.get('type', '')}: {error.get('reason', '')}" if isinstance(error, dict) else str(error)
-                is_block = isinstance(error, dict) and error.get("type") == "cluster_block_exception"
-                if status in (429, 502, 503, 504) or is_block:
+                reason = (
+                    f"{error.get('type', '')}: {error.get('reason', '')}"
+                    if isinstance(error, dict)
+                    else str(error)
+                )
+                etype = error.get("type") if isinstance(error, dict) else None
+                if etype == "index_not_found_exception" and self._ready:
+                    # require_alias refused: the alias is gone (cluster rebuilt). Recreate, retry.
+                    self._ready = False
+                    self.ensure_indices()
+                    retry.extend(pending[2 * i : 2 * i + 2])
+                    busy_reason = reason
+                    continue
+                if status in (429, 502, 503, 504) or etype == "cluster_block_exception":
                     retry.extend(pending[2 * i : 2 * i + 2])
                     busy_reason = reason
                     continue
@@ -433,7 +501,9 @@ class ElasticStore(Store):
             if not retry:
                 break
             if attempt == self.retries:
-                raise StoreUnavailable(f"cluster kept refusing {len(retry) // 2} documents: {busy_reason}")
+                raise StoreUnavailable(
+                    f"cluster kept refusing {len(retry) // 2} documents: {busy_reason}"
+                )
             time.sleep(self.backoff_s * 2**attempt)
             pending = retry
         return [(k, s, r) for k, (s, r) in results.items()]
@@ -480,7 +550,11 @@ class ElasticStore(Store):
                             self.spool.reject("message", e.payload.get("id"), e.payload, str(exc))
                     stats = self._write_messages(msgs) if msgs else UpsertStats()
                     if stats.failed:
-                        log.warning("replay: %d spooled messages refused: %s", len(stats.failed), stats.failed[:3])
+                        log.warning(
+                            "replay: %d spooled messages refused: %s",
+                            len(stats.failed),
+                            stats.failed[:3],
+                        )
                     self._refresh(self.messages_alias)
                 elif first_kind == "crawl_event":
                     self._write_docs(self.events_alias, [e.payload for e in run])
@@ -502,12 +576,14 @@ class ElasticStore(Store):
         ops: list[dict[str, Any]] = []
         for doc in docs:
             # The id is derived from seq so a replayed event cannot be stored twice.
-            ops.append({"index": {"_index": alias, "_id": str(doc["seq"])}})
+            ops.append({"index": {"_index": alias, "_id": str(doc["seq"]), "require_alias": True}})
             ops.append(doc)
         for doc_id, status, reason in self._bulk(ops):
             if status >= 300:
                 kind = "crawl_event" if alias == self.events_alias else "label"
-                self.spool.reject(kind, doc_id, next(d for d in docs if str(d["seq"]) == doc_id), reason)
+                self.spool.reject(
+                    kind, doc_id, next(d for d in docs if str(d["seq"]) == doc_id), reason
+                )
         self._refresh(alias)
 
     def _add_doc(self, kind: str, alias: str, doc: dict[str, Any]) -> None:
@@ -541,7 +617,9 @@ class ElasticStore(Store):
         return int(resp.get("deleted", 0))
 
     # -- queries -----------------------------------------------------------
-    def _query(self, query: str, filters: Filters | None, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    def _query(
+        self, query: str, filters: Filters | None, extra: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any]:
         """The bool query for a text query plus filters (same meaning as SQLite's WHERE)."""
         filters = filters or Filters()
         must: list[dict[str, Any]] = []
@@ -587,7 +665,13 @@ class ElasticStore(Store):
         after: list[Any] | None = None
         batch = max(1, min(batch, self.max_window))
         while True:
-            body: dict[str, Any] = {"query": query, "sort": sort, "size": batch, "_source": source, "track_total_hits": False}
+            body: dict[str, Any] = {
+                "query": query,
+                "sort": sort,
+                "size": batch,
+                "_source": source,
+                "track_total_hits": False,
+            }
             if after is not None:
                 body["search_after"] = after
             hits = self._search(body, alias)["hits"]["hits"]
@@ -605,7 +689,14 @@ class ElasticStore(Store):
             comp: dict[str, Any] = {"size": page, "sources": sources}
             if after is not None:
                 comp["after"] = after
-            resp = self._search({"size": 0, "query": query, "track_total_hits": False, "aggs": {"c": {"composite": comp}}})
+            resp = self._search(
+                {
+                    "size": 0,
+                    "query": query,
+                    "track_total_hits": False,
+                    "aggs": {"c": {"composite": comp}},
+                }
+            )
             agg = resp["aggregations"]["c"]
             for bucket in agg["buckets"]:
                 yield bucket["key"], int(bucket["doc_count"])
@@ -622,7 +713,9 @@ class ElasticStore(Store):
         found: dict[str, Message] = {}
         ids = list(ids)
         for start in range(0, len(ids), 1000):
-            for msg_id, (source, _, _) in self._mget(list(dict.fromkeys(ids[start : start + 1000]))).items():
+            for msg_id, (source, _, _) in self._mget(
+                list(dict.fromkeys(ids[start : start + 1000]))
+            ).items():
                 found[msg_id] = doc_to_message(source)
         return [found[i] for i in ids if i in found]
 
@@ -652,7 +745,12 @@ class ElasticStore(Store):
         q = self._query(query, filters)
         order = self._sort(sort, query)
         offset = (page - 1) * per_page
-        body: dict[str, Any] = {"query": q, "sort": order, "size": per_page, "track_total_hits": True}
+        body: dict[str, Any] = {
+            "query": q,
+            "sort": order,
+            "size": per_page,
+            "track_total_hits": True,
+        }
         if offset + per_page <= self.max_window:
             body["from"] = offset
         else:
@@ -673,7 +771,13 @@ class ElasticStore(Store):
         remaining = offset
         while remaining > 0:
             size = min(remaining, self.max_window)
-            body: dict[str, Any] = {"query": query, "sort": sort, "size": size, "_source": False, "track_total_hits": False}
+            body: dict[str, Any] = {
+                "query": query,
+                "sort": sort,
+                "size": size,
+                "_source": False,
+                "track_total_hits": False,
+            }
             if after is not None:
                 body["search_after"] = after
             hits = self._search(body)["hits"]["hits"]
@@ -692,7 +796,9 @@ class ElasticStore(Store):
 
     def count(self, query: str = "", filters: Filters | None = None) -> int:
         self.ensure_indices()
-        resp = self._req("POST", f"/{self.messages_alias}/_count", {"query": self._query(query, filters)})
+        resp = self._req(
+            "POST", f"/{self.messages_alias}/_count", {"query": self._query(query, filters)}
+        )
         return int(resp["count"])
 
     def facets(
@@ -707,7 +813,9 @@ class ElasticStore(Store):
         for name in fields:
             if name not in GROUP_FIELDS:
                 raise StoreError(f"cannot facet on {name!r}")
-            counts = [(str(k["v"]), n) for k, n in self._composite(q, [{"v": {"terms": {"field": name}}}])]
+            counts = [
+                (str(k["v"]), n) for k, n in self._composite(q, [{"v": {"terms": {"field": name}}}])
+            ]
             counts.sort(key=lambda vn: (-vn[1], vn[0]))
             out[name] = counts[:size]
         return out
@@ -728,7 +836,15 @@ class ElasticStore(Store):
             raise StoreError(f"cannot split by {split_by!r}")
         q = self._query(query, filters, [{"exists": {"field": date_field}}])
         sources: list[dict[str, Any]] = [
-            {"b": {"date_histogram": {"field": date_field, "calendar_interval": interval, "time_zone": TIME_ZONE}}}
+            {
+                "b": {
+                    "date_histogram": {
+                        "field": date_field,
+                        "calendar_interval": interval,
+                        "time_zone": TIME_ZONE,
+                    }
+                }
+            }
         ]
         if split_by:
             sources.append({"s": {"terms": {"field": split_by, "missing_bucket": True}}})
@@ -748,7 +864,14 @@ class ElasticStore(Store):
             if sla.working_days:  # now_wd - posted_wd > days
                 return {"range": {"posted_wd": {"lt": workday_ordinal(now) - days}}}
             # (now - posted_at) / 86400 > days, in whole seconds
-            return {"range": {"posted_at": {"lt": int(now.timestamp()) - days * 86400, "format": "epoch_second"}}}
+            return {
+                "range": {
+                    "posted_at": {
+                        "lt": int(now.timestamp()) - days * 86400,
+                        "format": "epoch_second",
+                    }
+                }
+            }
 
         clauses = [
             {"bool": {"filter": [{"term": {"source": src}}, older_than(int(days))]}}
@@ -756,7 +879,14 @@ class ElasticStore(Store):
         ]
         default = older_than(sla.days)
         if sla.by_source:
-            clauses.append({"bool": {"filter": [default], "must_not": [{"terms": {"source": list(sla.by_source)}}]}})
+            clauses.append(
+                {
+                    "bool": {
+                        "filter": [default],
+                        "must_not": [{"terms": {"source": list(sla.by_source)}}],
+                    }
+                }
+            )
         else:
             clauses.append(default)
         return {"bool": {"should": clauses, "minimum_should_match": 1}}
@@ -768,7 +898,11 @@ class ElasticStore(Store):
         return q
 
     def _open_overdue_filters(self, sla: Sla, now: datetime) -> list[dict[str, Any]]:
-        return [{"term": {"status": "open"}}, {"exists": {"field": "posted_at"}}, self._age_clause(sla, now)]
+        return [
+            {"term": {"status": "open"}},
+            {"exists": {"field": "posted_at"}},
+            self._age_clause(sla, now),
+        ]
 
     def timeliness(
         self,
@@ -796,7 +930,9 @@ class ElasticStore(Store):
             if key["st"] == "open":
                 open_[g] += n
         overdue: dict[str, int] = defaultdict(int)
-        for key, n in self._composite(self._query("", filters, self._open_overdue_filters(sla, now)), [group_src]):
+        for key, n in self._composite(
+            self._query("", filters, self._open_overdue_filters(sla, now)), [group_src]
+        ):
             overdue[group_of(key)] += n
         # Exact frequency tables of the delay per group and source.
         delay_field = "delay_wd" if sla.working_days else "delay_s"
@@ -805,7 +941,11 @@ class ElasticStore(Store):
         answered_q = self._answered_query(filters, delay_field)
         for key, n in self._composite(
             answered_q,
-            [group_src, {"src": {"terms": {"field": "source"}}}, {"d": {"terms": {"field": delay_field}}}],
+            [
+                group_src,
+                {"src": {"terms": {"field": "source"}}},
+                {"d": {"terms": {"field": delay_field}}},
+            ],
         ):
             g = group_of(key)
             raw = int(key["d"])
@@ -851,7 +991,9 @@ class ElasticStore(Store):
             raw = int(key["d"])
             days = raw if sla.working_days else int(raw / 86400.0)
             counts[max(0, days)][0] += n
-        open_q = self._query("", filters, [{"term": {"status": "open"}}, {"exists": {"field": "posted_at"}}])
+        open_q = self._query(
+            "", filters, [{"term": {"status": "open"}}, {"exists": {"field": "posted_at"}}]
+        )
         if sla.working_days:
             now_wd = workday_ordinal(now)
             for key, n in self._composite(open_q, [{"p": {"terms": {"field": "posted_wd"}}}]):
@@ -875,7 +1017,12 @@ class ElasticStore(Store):
         out: list[Message] = []
         if limit <= 0:
             return out
-        for hit in self._walk(self.messages_alias, q, [{"posted_at": "asc"}, {"id": "asc"}], min(limit, self.max_window)):
+        for hit in self._walk(
+            self.messages_alias,
+            q,
+            [{"posted_at": "asc"}, {"id": "asc"}],
+            min(limit, self.max_window),
+        ):
             out.append(doc_to_message(hit["_source"]))
             if len(out) >= limit:
                 break
@@ -894,7 +1041,9 @@ class ElasticStore(Store):
             return []
         out = []
         sort = [{"at": "desc"}, {"seq": "desc"}]
-        for hit in self._walk(self.events_alias, {"bool": {"filter": flt}}, sort, min(limit, self.max_window)):
+        for hit in self._walk(
+            self.events_alias, {"bool": {"filter": flt}}, sort, min(limit, self.max_window)
+        ):
             out.append(doc_to_event(hit["_source"]))
             if len(out) >= limit:
                 break
@@ -907,7 +1056,10 @@ class ElasticStore(Store):
         if message_id:
             flt.append({"term": {"message_id": message_id}})
         sort = [{"at": "desc"}, {"seq": "desc"}]
-        return [doc_to_label(h["_source"]) for h in self._walk(self.labels_alias, {"bool": {"filter": flt}}, sort, 1000)]
+        return [
+            doc_to_label(h["_source"])
+            for h in self._walk(self.labels_alias, {"bool": {"filter": flt}}, sort, 1000)
+        ]
 
     # -- maintenance ---------------------------------------------------------
     def iter_after(self, after_id: str = "", batch_size: int = 1000) -> Iterator[Message]:
@@ -934,7 +1086,11 @@ class ElasticStore(Store):
         old = self.current_index()
         if old is None:
             raise StoreError(f"alias {self.messages_alias} points at no index")
-        versions = [int(n.rsplit("-v", 1)[1]) for n in self.versioned_indices() if n.rsplit("-v", 1)[1].isdigit()]
+        versions = [
+            int(n.rsplit("-v", 1)[1])
+            for n in self.versioned_indices()
+            if n.rsplit("-v", 1)[1].isdigit()
+        ]
         new = f"{self.messages_alias}-v{max(versions, default=0) + 1}"
         self._req("PUT", f"/_index_template/{self.messages_alias}", self._template_body())
         self._create(
@@ -952,7 +1108,11 @@ class ElasticStore(Store):
             changed = {"range": {"updated_at": {"gte": started, "format": "epoch_second"}}}
             copied += self._copy_index(old, new, changed, size, None)
             started = since
-        self._req("PUT", f"/{new}/_settings", {"index": {"refresh_interval": "1s", "number_of_replicas": self.replicas}})
+        self._req(
+            "PUT",
+            f"/{new}/_settings",
+            {"index": {"refresh_interval": "1s", "number_of_replicas": self.replicas}},
+        )
         self._req("POST", f"/{new}/_refresh")
         self._req(
             "POST",
@@ -970,9 +1130,17 @@ class ElasticStore(Store):
         if not keep_old:
             self._req("DELETE", f"/{old}")
         self._refresh(self.messages_alias)
-        return {"old": old, "new": new, "documents": self.count(), "copied": copied, "kept_old": keep_old}
+        return {
+            "old": old,
+            "new": new,
+            "documents": self.count(),
+            "copied": copied,
+            "kept_old": keep_old,
+        }
 
-    def _copy_index(self, src: str, dst: str, query: dict[str, Any], size: int, progress: Any) -> int:
+    def _copy_index(
+        self, src: str, dst: str, query: dict[str, Any], size: int, progress: Any
+    ) -> int:
         done = 0
         batch: list[dict[str, Any]] = []
 

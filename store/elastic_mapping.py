@@ -112,7 +112,11 @@ def index_settings(
 
 
 def mappings(properties: dict[str, Any]) -> dict[str, Any]:
-    return {"dynamic": "strict", "_meta": {"govpulse_mapping": MAPPING_VERSION}, "properties": properties}
+    return {
+        "dynamic": "strict",
+        "_meta": {"govpulse_mapping": MAPPING_VERSION},
+        "properties": properties,
+    }
 
 
 def message_to_doc(msg: Message, digest: str) -> dict[str, Any]:

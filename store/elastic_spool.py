@@ -56,7 +56,9 @@ class Spool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # One connection guarded by a lock: the spool is small and rarely hot.
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
         self._conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a spooled write is the only copy of the data until it is replayed.
         self._conn.execute("PRAGMA synchronous = FULL")
@@ -102,7 +104,13 @@ class Spool:
         with self._lock:
             self._conn.execute(
                 "INSERT INTO rejected (kind, item_id, payload, reason, at) VALUES (?, ?, ?, ?, ?)",
-                (kind, item_id, json.dumps(payload, ensure_ascii=False), reason[:2000], int(time.time())),
+                (
+                    kind,
+                    item_id,
+                    json.dumps(payload, ensure_ascii=False),
+                    reason[:2000],
+                    int(time.time()),
+                ),
             )
 
     def rejected(self, limit: int = 100) -> list[tuple[str, str | None, str]]:

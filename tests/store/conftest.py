@@ -42,12 +42,16 @@ def osmem_compat_node_class() -> type:
     from elastic_transport._node._base import NodeApiResponse
 
     class OsmemCompatNode(Urllib3HttpNode):  # test-only, see the banner above
-        def perform_request(self, method, target, body=None, headers=None, request_timeout=None, **kw):  # type: ignore[no-untyped-def]
+        def perform_request(
+            self, method, target, body=None, headers=None, request_timeout=None, **kw
+        ):  # type: ignore[no-untyped-def]
             fixed = HttpHeaders()
             for key, value in (headers or {}).items():
                 if key.lower() in ("content-type", "accept"):
                     value = (
-                        value.replace("application/vnd.elasticsearch+x-ndjson", "application/x-ndjson")
+                        value.replace(
+                            "application/vnd.elasticsearch+x-ndjson", "application/x-ndjson"
+                        )
                         .replace("application/vnd.elasticsearch+json", "application/json")
                         .split(";")[0]
                     )
@@ -122,7 +126,9 @@ def open_elastic_store(target, **kwargs) -> ElasticStore:  # type: ignore[no-unt
     kwargs.setdefault("retries", 1)
     kwargs.setdefault("backoff_s", 0.05)
     kwargs.setdefault("replicas", 0)
-    return ElasticStore(make_elastic_client(kind, url), url=url, prefix=prefix, spool_path=spool, **kwargs)
+    return ElasticStore(
+        make_elastic_client(kind, url), url=url, prefix=prefix, spool_path=spool, **kwargs
+    )
 
 
 @pytest.fixture(params=ELASTIC_PARAMS)
