@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dash import dash_table, dcc, html
+from dash.dash_table import FormatTemplate
 
 from dashboard.urlstate import ViewState
 from govpulse.schema import Source, Status, Topic, Urgency
@@ -187,7 +188,7 @@ def table(
     """A DataTable that sorts and pages on the server (custom actions)."""
     return dash_table.DataTable(
         id=table_id,
-        columns=[{"name": COLUMN_NAMES.get(c, c), "id": c} for c in columns],
+        columns=[_column(c) for c in columns],
         data=[],
         page_current=0,
         page_size=page_size,
@@ -208,6 +209,13 @@ def table(
         style_header={"fontWeight": "bold", "backgroundColor": "#eef2f7"},
         **kwargs,
     )
+
+
+def _column(name: str) -> dict[str, Any]:
+    column: dict[str, Any] = {"name": COLUMN_NAMES.get(name, name), "id": name}
+    if name.endswith("_rate"):
+        column.update(type="numeric", format=FormatTemplate.percentage(1))
+    return column
 
 
 def highlight(text: str, query: str, limit: int = 300) -> list[Any]:

@@ -54,6 +54,7 @@ def volume(df: pd.DataFrame, title: str, names: dict[str, str] | None = None) ->
         part = df[df["key"] == key]
         fig.add_trace(go.Bar(x=part["bucket"], y=part["count"], name=names.get(key, str(key))))
     fig.update_layout(barmode="stack", xaxis_title=None, yaxis_title="条数")
+    fig.update_xaxes(tickformat="%m月%d日")
     return fig
 
 
@@ -63,8 +64,8 @@ def status_donut(counts: dict[str, int], title: str = "回复状态") -> go.Figu
     fig = _base(title)
     fig.add_trace(
         go.Pie(
-            labels=[STATUS_NAMES.get(k, k) for k in counts],
-            values=list(counts.values()),
+            labels=[STATUS_NAMES.get(k, k) for k, v in counts.items() if v],
+            values=[v for v in counts.values() if v],
             hole=0.5,
             sort=False,
         )

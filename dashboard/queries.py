@@ -171,6 +171,7 @@ def hot_terms(
     limit: int = 20,
     window_hours: int = 24,
     baseline_days: int = 7,
+    only_rising: bool = False,
 ) -> pd.DataFrame:
     """Rising terms (govpulse.trends): term, count, baseline, score, sparkline, sources, samples."""
     from govpulse.trends import rising_terms
@@ -182,6 +183,7 @@ def hot_terms(
         baseline=timedelta(days=baseline_days),
         limit=limit,
         filters=filters,
+        only_rising=only_rising,
     )
     columns = [
         "term",

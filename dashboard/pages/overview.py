@@ -91,7 +91,9 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
         queries.volume(store, filters, "source"), "每日消息量（按来源）", c.SOURCE_NAMES
     )
     by_topic = figures.volume(queries.volume(store, filters, "topic"), "每日消息量（按主题）")
-    terms = queries.hot_terms(store, now, view.filters(since=None, until=None), limit=10)
+    terms = queries.hot_terms(
+        store, now, view.filters(since=None, until=None), limit=10, only_rising=True
+    )
     return (
         view.to_query(),
         str(today["total"]),

@@ -56,7 +56,9 @@ def generated_messages(n: int = 240, seed: int = 7) -> list[Message]:
         m = Message(
             id=make_id(source, f"gen-{i}"),
             source=source,
-            channel={"weibo": "@平安南山", "mailbox": "市长信箱", "forum": "问政论坛"}[source.value],
+            channel={"weibo": "@平安南山", "mailbox": "市长信箱", "forum": "问政论坛"}[
+                source.value
+            ],
             title=f"关于{rng.choice(REGIONS)}{term}问题的反映{i}",
             body=f"本人反映{term}的情况，已经持续很久，希望相关部门尽快处理。编号{i}",
             region=rng.choice(REGIONS),
@@ -82,16 +84,33 @@ def generated_messages(n: int = 240, seed: int = 7) -> list[Message]:
 def filled_store(sqlite_store):
     sqlite_store.upsert_many(fixture_messages() + generated_messages())
     sqlite_store.add_crawl_event(
-        CrawlEvent(source="weibo", spider="weibo_comments", kind="finished", at=NOW - timedelta(hours=2),
-                   items=120, pages=12)
+        CrawlEvent(
+            source="weibo",
+            spider="weibo_comments",
+            kind="finished",
+            at=NOW - timedelta(hours=2),
+            items=120,
+            pages=12,
+        )
     )
     sqlite_store.add_crawl_event(
-        CrawlEvent(source="mailbox", spider="mayor_mailbox", kind="finished", at=NOW - timedelta(days=3),
-                   items=40)
+        CrawlEvent(
+            source="mailbox",
+            spider="mayor_mailbox",
+            kind="finished",
+            at=NOW - timedelta(days=3),
+            items=40,
+        )
     )
     sqlite_store.add_crawl_event(
-        CrawlEvent(source="mailbox", spider="mayor_mailbox", kind="captcha", at=NOW - timedelta(hours=1),
-                   ok=False, detail="验证码页面")
+        CrawlEvent(
+            source="mailbox",
+            spider="mayor_mailbox",
+            kind="captcha",
+            at=NOW - timedelta(hours=1),
+            ok=False,
+            detail="验证码页面",
+        )
     )
     return sqlite_store
 
@@ -107,8 +126,12 @@ def dash_settings(tmp_path):
 def dash_ctx(filled_store, dash_settings, tmp_path):
     from dashboard.context import DashContext
 
-    return DashContext(settings=dash_settings, data_dir=tmp_path / "data", store_source=filled_store,
-                       clock=lambda: NOW)
+    return DashContext(
+        settings=dash_settings,
+        data_dir=tmp_path / "data",
+        store_source=filled_store,
+        clock=lambda: NOW,
+    )
 
 
 @pytest.fixture
