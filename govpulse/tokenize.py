@@ -12,9 +12,12 @@ ASCII punctuation inside URLs, which normalisation removes first).
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from importlib import resources
 
@@ -22,11 +25,16 @@ import rjieba
 
 _URL_RE = re.compile(r"https?://[^\s\u4e00-\u9fff，。！？、]+|www\.[a-zA-Z0-9./_-]+")
 _MENTION_RE = re.compile(r"@[\w\u4e00-\u9fff-]{1,30}")
-_EMOJI_RE = re.compile("[\U0001f000-\U0001faff\U00002600-\U000027bf\U0000fe0f\U0000200d]+")
 _WEIBO_EMOTICON_RE = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,8}\]")
-_SPACE_RE = re.compile(r"\s+")
+_EMOJI_RE = re.compile("[\U0001f000-\U0001faff\U00002600-\U000027bf\U0000fe0f\U0000200d]+")
 # Tokens kept for search/classification: at least one CJK char, letter or digit.
 _WORDLIKE_RE = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+def _wordlike(token: str) -> bool:
+    # str.isalnum() is True for CJK words, digits and letters: the common case, in C.
+    return token.isalnum() or _WORDLIKE_RE.search(token) is not None
+
 
 _lock = threading.Lock()
 
@@ -39,12 +47,18 @@ def normalise(text: str) -> str:
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text)
-    text = _URL_RE.sub(" ", text)
-    text = _MENTION_RE.sub(" ", text)
-    text = _WEIBO_EMOTICON_RE.sub(" ", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    # Each pattern runs only when its marker is present: most letters have none,
+    # and this function sits on the import hot path.
+    if "http" in text or "www." in text:
+        text = _URL_RE.sub(" ", text)
+    if "@" in text:
+        text = _MENTION_RE.sub(" ", text)
+    if "[" in text:
+        text = _WEIBO_EMOTICON_RE.sub(" ", text)
     text = _EMOJI_RE.sub(" ", text)
-    return _SPACE_RE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _read_lines(name: str) -> list[str]:
@@ -77,20 +91,27 @@ def cut(text: str) -> list[str]:
     text = normalise(text)
     if not text:
         return []
-    return [t for t in _jieba().cut(text, True) if _WORDLIKE_RE.search(t)]
+    return [t for t in _jieba().cut(text, True) if _wordlike(t)]
 
 
 def cut_for_index(text: str) -> list[str]:
     """Search-mode tokens (long words plus their 2- and 3-character parts), lower-cased.
 
     Indexing with search mode is what lets a 2-character query such as
-    社保 match a letter that wrote 社会保险 or 社保局.
+    保险 match a letter that wrote 社会保险.  No stop words are removed
+    here: a query for 领导 must still find letters.
     """
+    joined = _index_string(text)
+    return joined.split() if joined else []
+
+
+def _index_string(text: str | None) -> str:
+    if not text:
+        return ""
     text = normalise(text)
     if not text:
-        return []
-    # No stop-word removal here: a query for 领导 must still find letters.
-    return [t.lower() for t in _jieba().cut_for_search(text, True) if _WORDLIKE_RE.search(t)]
+        return ""
+    return " ".join([t for t in _jieba().cut_for_search(text, True) if _wordlike(t)]).lower()
 
 
 def cut_query(query: str) -> list[str]:
@@ -103,5 +124,43 @@ def cut_query(query: str) -> list[str]:
 
 
 def index_text(*parts: str | None) -> str:
-    """Space-joined index tokens of several text fields (what FTS stores)."""
-    return " ".join(tok for part in parts if part for tok in cut_for_index(part))
+    """Space-joined, lower-cased index tokens of several text fields (what FTS stores)."""
+    return " ".join(filter(None, map(_index_string, parts)))
+
+
+# -- parallel cutting for bulk loads ------------------------------------------
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_PARALLEL_MIN = 1000  # below this, process hand-off costs more than it saves
+
+
+def _index_chunk(parts: list[tuple[str | None, ...]]) -> list[str]:
+    return [index_text(*p) for p in parts]
+
+
+def index_texts_async(parts: list[tuple[str | None, ...]], workers: int) -> Callable[[], list[str]]:
+    """Start cutting many documents; return a function that waits for the result.
+
+    With ``workers > 1`` and a large batch the work goes to a process pool
+    (jieba-rs holds the GIL, so threads would not help), letting the caller
+    prepare rows meanwhile.  Otherwise it cuts inline.
+    """
+    global _pool, _pool_size
+    if workers <= 1 or len(parts) < _PARALLEL_MIN:
+        result = _index_chunk(parts)
+        return lambda: result
+    if _pool is None or _pool_size != workers:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        _pool_size = workers
+    size = -(-len(parts) // workers)
+    futures = [_pool.submit(_index_chunk, parts[i : i + size]) for i in range(0, len(parts), size)]
+
+    def wait() -> list[str]:
+        out: list[str] = []
+        for future in futures:
+            out.extend(future.result())
+        return out
+
+    return wait

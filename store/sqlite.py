@@ -9,6 +9,7 @@ busy timeout, after which `StoreUnavailable` is raised so callers can spool).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 import threading
@@ -39,7 +40,6 @@ from store.base import (
 )
 from store.common import (
     UTC_OFFSET_S,
-    content_hash,
     from_epoch,
     merge,
     quantile,
@@ -54,7 +54,8 @@ _COLUMNS = (
     "comments", "votes", "parent_id", "topic", "topic_score", "urgency", "urgency_reasons",
     "rumour_score", "rumour_reasons", "duplicate_of", "extra", "fetched_at", "updated_at",
 )  # fmt: skip
-_WRITE_COLUMNS = (*_COLUMNS, "posted_wd", "replied_wd", "content_hash")
+_WRITE_COLUMNS = (*_COLUMNS, "content_hash", "posted_wd", "replied_wd")
+_HASH_IDX = len(_COLUMNS)
 _SELECT = ", ".join(_COLUMNS)
 _TIME_COLS = {"posted_at", "replied_at", "fetched_at", "updated_at"}
 _JSON_LIST_COLS = {"urgency_reasons", "rumour_reasons"}
@@ -78,7 +79,17 @@ def _row_to_message(row: Sequence[Any]) -> Message:
     return msg
 
 
-def _message_to_row(msg: Message, digest: str) -> tuple[Any, ...]:
+_VOLATILE_IDX = (_COLUMNS.index("fetched_at"), _COLUMNS.index("updated_at"))
+
+
+def _row_digest(row: Sequence[Any]) -> str:
+    """Content hash of a row minus re-crawl bookkeeping: equal digest = unchanged."""
+    kept = [v for i, v in enumerate(row) if i not in _VOLATILE_IDX]
+    return hashlib.blake2b(repr(kept).encode(), digest_size=16).hexdigest()
+
+
+def _message_to_row(msg: Message) -> tuple[Any, ...]:
+    """The row to write: columns, index-only derived values, content digest."""
     out: list[Any] = []
     for name in _COLUMNS:
         value = getattr(msg, name)
@@ -91,9 +102,9 @@ def _message_to_row(msg: Message, digest: str) -> tuple[Any, ...]:
         elif hasattr(value, "value"):
             value = value.value
         out.append(value)
+    out.append(_row_digest(out))
     out.append(workday_ordinal(msg.posted_at) if msg.posted_at else None)
     out.append(workday_ordinal(msg.replied_at) if msg.replied_at else None)
-    out.append(digest)
     return tuple(out)
 
 
@@ -108,11 +119,18 @@ def fts_query(query: str) -> str | None:
 class SQLiteStore(Store):
     """The embedded default store (see module docstring)."""
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 30000, batch_size: int = 2000):
+    def __init__(
+        self,
+        path: str | Path,
+        busy_timeout_ms: int = 30000,
+        batch_size: int = 2000,
+        index_workers: int = 1,
+    ):
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self.busy_timeout_ms = busy_timeout_ms
         self.batch_size = batch_size
+        self.index_workers = index_workers
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
@@ -132,6 +150,7 @@ class SQLiteStore(Store):
             path,
             busy_timeout_ms=int(settings.get("store.sqlite_busy_timeout_ms", 30000)),
             batch_size=int(settings.get("store.batch_size", 2000)),
+            index_workers=int(settings.get("store.index_workers", 1)),
         )
 
     # -- connections -----------------------------------------------------
@@ -243,44 +262,40 @@ class SQLiteStore(Store):
                 raise StoreUnavailable(f"store is locked by another writer: {exc}") from exc
             try:
                 existing = self._load_existing(conn, list(unique))
-                inserts: list[tuple[Any, ...]] = []
-                insert_tokens: list[str] = []
+                new = [m for i, m in unique.items() if i not in existing]
+                # Cut new documents in worker processes while rows are prepared here.
+                new_tokens = tokenize.index_texts_async(
+                    [(m.title, m.body, m.reply_body) for m in new], self.index_workers
+                )
                 now = int(time.time())
-                for msg_id, msg in unique.items():
-                    old = existing.get(msg_id)
-                    if old is None:
-                        if msg.updated_at is None:
-                            msg.updated_at = from_epoch(now)
-                        inserts.append(_message_to_row(msg, content_hash(msg)))
-                        insert_tokens.append(
-                            tokenize.index_text(msg.title, msg.body, msg.reply_body)
-                        )
-                        stats.inserted += 1
-                        continue
-                    rowid, old_msg, old_hash = old
+                inserts: list[tuple[Any, ...]] = []
+                for msg in new:
+                    if msg.updated_at is None:
+                        msg.updated_at = from_epoch(now)
+                    inserts.append(_message_to_row(msg))
+                stats.inserted = len(new)
+                for rowid, old_msg, old_hash in existing.values():
+                    msg = unique[old_msg.id]
                     merged = merge(old_msg, msg).validate()
-                    digest = content_hash(merged)
-                    if digest == old_hash:
+                    row = _message_to_row(merged)
+                    if row[_HASH_IDX] == old_hash:
                         stats.unchanged += 1
                         continue
                     merged.updated_at = from_epoch(now)
                     merged.fetched_at = msg.fetched_at or old_msg.fetched_at
-                    row = _message_to_row(merged, digest)
+                    row = _message_to_row(merged)
                     conn.execute(
                         f"UPDATE messages SET {', '.join(c + ' = ?' for c in _WRITE_COLUMNS[1:])}"
                         " WHERE rowid = ?",
                         (*row[1:], rowid),
                     )
-                    if (old_msg.title, old_msg.body, old_msg.reply_body) != (
-                        merged.title, merged.body, merged.reply_body,
-                    ):  # fmt: skip
+                    old_text = (old_msg.title, old_msg.body, old_msg.reply_body)
+                    new_text = (merged.title, merged.body, merged.reply_body)
+                    if old_text != new_text:
                         conn.execute("DELETE FROM messages_fts WHERE rowid = ?", (rowid,))
                         conn.execute(
                             "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
-                            (
-                                rowid,
-                                tokenize.index_text(merged.title, merged.body, merged.reply_body),
-                            ),
+                            (rowid, tokenize.index_text(*new_text)),
                         )
                     stats.updated += 1
                 if inserts:
@@ -296,7 +311,7 @@ class SQLiteStore(Store):
                     )
                     conn.executemany(
                         "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
-                        [(first + i + 1, tok) for i, tok in enumerate(insert_tokens)],
+                        [(first + i + 1, tok) for i, tok in enumerate(new_tokens())],
                     )
                 conn.execute("COMMIT")
             except BaseException as exc:

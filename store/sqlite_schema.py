@@ -89,6 +89,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX ix_labels_message ON labels(message_id);
         """,
     ),
+    (
+        2,
+        "covering index for date-bounded timeliness and facet queries",
+        # The dashboard's default views are date-bounded; with this index the
+        # aggregates read only index pages, never the (large) text rows.
+        """
+        CREATE INDEX ix_messages_cover ON messages(
+            posted_at, source, status, department, topic, urgency, region,
+            posted_wd, replied_wd, replied_at
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
