@@ -398,7 +398,9 @@ def message_detail(store: Store, message_id: str) -> dict[str, Any] | None:
 
 
 # -- 预警 alerts -------------------------------------------------------------------
-def alert_log(data_dir: Path, limit: int = 200) -> dict[str, pd.DataFrame]:
+def alert_log(
+    data_dir: Path, limit: int = 200, now: datetime | None = None
+) -> dict[str, pd.DataFrame]:
     """Alert log, deliveries and active silences; empty tables when no alerts db exists."""
     from alerts.state import DB_NAME, AlertState
 
@@ -426,7 +428,7 @@ def alert_log(data_dir: Path, limit: int = 200) -> dict[str, pd.DataFrame]:
     try:
         alerts = state.recent_alerts(limit)
         deliveries = state.recent_deliveries(limit)
-        silences = state.silences(active_only=True)
+        silences = state.silences(active_only=True, now=now)
     finally:
         state.close()
     out = dict(empty)

@@ -149,7 +149,7 @@ def expire_silence(ctx: DashContext, silence_id: str, user=None):
 
 
 def render_log(ctx: DashContext) -> html.Div:
-    tables = queries.alert_log(ctx.data_dir)
+    tables = queries.alert_log(ctx.data_dir, now=ctx.now())
     parts = []
     for key, title in (
         ("alerts", "预警记录"),

@@ -67,13 +67,14 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
         limit=20,
         window_hours=hours,
         baseline_days=max(7, hours * 7 // 24),
+        only_rising=True,
     )
     return view.to_query(), figures.sparklines(df), _clusters(store, df)
 
 
 def _clusters(store, df) -> html.Div:
     if df.empty:
-        return html.P("该时间窗口内没有足够的消息来判断热点。", className="gp-muted")
+        return html.P("该时间窗口内没有明显上升的热词。", className="gp-muted", id=f"{NAME}-none")
     samples = {m.id: m for m in store.get_many([i for ids in df["sample_ids"] for i in ids])}
     items = []
     for row in df.itertuples():
