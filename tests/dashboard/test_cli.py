@@ -81,11 +81,11 @@ def test_serve_with_two_worker_processes(tmp_path):
             try:
                 page = opener.open(base + "/login", timeout=5).read().decode()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError) as exc:
                 if time.time() > deadline or proc.poll() is not None:
                     raise AssertionError(
                         proc.stdout.read().decode() if proc.poll() is not None else "no server"
-                    )
+                    ) from exc
                 time.sleep(0.3)
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         data = urlencode(

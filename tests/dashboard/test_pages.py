@@ -101,7 +101,7 @@ def test_timeliness_keeps_open_letters_and_sorts_server_side(dash_ctx, filled_st
 
 
 def test_timeliness_charts_survival_and_overdue(dash_ctx, filled_store):
-    search_str, note, ranking, surv, trend = timeliness.render_charts(dash_ctx, ViewState())
+    _search_str, note, ranking, _surv, trend = timeliness.render_charts(dash_ctx, ViewState())
     assert "15个工作日" in note and ranking.data and trend.data
     curve = queries.survival(filled_store, Filters(), dash_ctx.sla(), NOW)
     assert curve["days"].iloc[0] == 0 and curve["unanswered"].is_monotonic_decreasing
@@ -130,7 +130,7 @@ def test_hot_page_shows_the_burst(dash_ctx):
 
 
 def test_rumours_ranked_with_reviews_and_reply_state(dash_ctx, filled_store):
-    _, rows, pages, fig = rumours.render(dash_ctx, ViewState(), 0, None)
+    _, rows, pages, _fig = rumours.render(dash_ctx, ViewState(), 0, None)
     scores = [r["rumour_score"] for r in rows]
     assert scores == sorted(scores, reverse=True) and min(scores) >= 0.5
     assert pages == -(-filled_store.count(filters=Filters(min_rumour=0.5)) // 10)
@@ -184,7 +184,7 @@ def test_detail_renders_payloads_as_text(dash_ctx):
 
 def test_search_pages_highlights_and_export_links(dash_ctx, filled_store):
     view = parse("?q=噪音扰民&source=weibo")
-    url, summary, hits, pageinfo, prev_off, next_off, xlsx, csv_link = search.render(dash_ctx, view)
+    _url, summary, hits, _pageinfo, prev_off, next_off, _xlsx, csv_link = search.render(dash_ctx, view)
     total = filled_store.count("噪音扰民", Filters(source=("weibo",)))
     assert summary.startswith(f"共 {total} 条") and prev_off and not next_off
     assert "Mark('噪音扰民')" in str(hits)
