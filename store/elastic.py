@@ -681,7 +681,7 @@ class ElasticStore(Store):
             after = hits[-1]["sort"]
 
     def _composite(
-        self, query: dict[str, Any], sources: list[dict[str, Any]], page: int = 1000
+        self, query: dict[str, Any], sources: list[dict[str, Any]], page: int = 10_000
     ) -> Iterator[tuple[dict[str, Any], int]]:
         """Every bucket of a composite aggregation (exact, paged with after_key)."""
         after: dict[str, Any] | None = None
@@ -703,6 +703,33 @@ class ElasticStore(Store):
             after = agg.get("after_key")
             if not agg["buckets"] or after is None or len(agg["buckets"]) < page:
                 return
+
+    def _composite_many(
+        self, query: dict[str, Any], aggs: dict[str, list[dict[str, Any]]], page: int = 10_000
+    ) -> dict[str, list[tuple[dict[str, Any], int]]]:
+        """Several composite walks over one query, sharing requests (one scan per page)."""
+        out: dict[str, list[tuple[dict[str, Any], int]]] = {name: [] for name in aggs}
+        after: dict[str, dict[str, Any] | None] = dict.fromkeys(aggs)
+        pending = list(aggs)
+        while pending:
+            body_aggs = {}
+            for name in pending:
+                comp: dict[str, Any] = {"size": page, "sources": aggs[name]}
+                if after[name] is not None:
+                    comp["after"] = after[name]
+                body_aggs[name] = {"composite": comp}
+            resp = self._search(
+                {"size": 0, "query": query, "track_total_hits": False, "aggs": body_aggs}
+            )
+            still = []
+            for name in pending:
+                agg = resp["aggregations"][name]
+                out[name].extend((b["key"], int(b["doc_count"])) for b in agg["buckets"])
+                after[name] = agg.get("after_key")
+                if len(agg["buckets"]) >= page and after[name] is not None:
+                    still.append(name)
+            pending = still
+        return out
 
     def get(self, message_id: str) -> Message | None:
         found = self.get_many([message_id])
@@ -808,14 +835,17 @@ class ElasticStore(Store):
         filters: Filters | None = None,
         size: int = 20,
     ) -> dict[str, list[tuple[str, int]]]:
-        q = self._query(query, filters)
-        out: dict[str, list[tuple[str, int]]] = {}
         for name in fields:
             if name not in GROUP_FIELDS:
                 raise StoreError(f"cannot facet on {name!r}")
-            counts = [
-                (str(k["v"]), n) for k, n in self._composite(q, [{"v": {"terms": {"field": name}}}])
-            ]
+        names = list(dict.fromkeys(fields))
+        walks = self._composite_many(
+            self._query(query, filters),
+            {name: [{"v": {"terms": {"field": name}}}] for name in names},
+        )
+        out: dict[str, list[tuple[str, int]]] = {}
+        for name in fields:
+            counts = [(str(k["v"]), n) for k, n in walks[name]]
             counts.sort(key=lambda vn: (-vn[1], vn[0]))
             out[name] = counts[:size]
         return out
@@ -920,34 +950,32 @@ class ElasticStore(Store):
         def group_of(key: dict[str, Any]) -> str:
             return UNKNOWN_GROUP if key["g"] is None else str(key["g"])
 
-        letters: dict[str, int] = defaultdict(int)
-        open_: dict[str, int] = defaultdict(int)
-        for key, n in self._composite(
-            self._query("", filters), [group_src, {"st": {"terms": {"field": "status"}}}]
-        ):
-            g = group_of(key)
-            letters[g] += n
-            if key["st"] == "open":
-                open_[g] += n
         overdue: dict[str, int] = defaultdict(int)
         for key, n in self._composite(
             self._query("", filters, self._open_overdue_filters(sla, now)), [group_src]
         ):
             overdue[group_of(key)] += n
-        # Exact frequency tables of the delay per group and source.
+        # One exact walk gives the counts and the delay frequency tables per
+        # group and source (delay is missing for open or never-dated letters).
         delay_field = "delay_wd" if sla.working_days else "delay_s"
+        letters: dict[str, int] = defaultdict(int)
+        open_: dict[str, int] = defaultdict(int)
         freq: dict[str, dict[float, int]] = defaultdict(lambda: defaultdict(int))
         within: dict[str, int] = defaultdict(int)
-        answered_q = self._answered_query(filters, delay_field)
-        for key, n in self._composite(
-            answered_q,
-            [
-                group_src,
-                {"src": {"terms": {"field": "source"}}},
-                {"d": {"terms": {"field": delay_field}}},
-            ],
-        ):
+        sources = [
+            group_src,
+            {"st": {"terms": {"field": "status"}}},
+            {"src": {"terms": {"field": "source"}}},
+            {"d": {"terms": {"field": delay_field, "missing_bucket": True}}},
+        ]
+        for key, n in self._composite(self._query("", filters), sources):
             g = group_of(key)
+            letters[g] += n
+            if key["st"] == "open":
+                open_[g] += n
+                continue
+            if key["d"] is None:
+                continue
             raw = int(key["d"])
             limit = sla.for_source(key["src"])
             if sla.working_days:
