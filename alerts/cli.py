@@ -133,14 +133,21 @@ def silence_group() -> None:
 
 
 @silence_group.command("add")
-@click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=VALUE",
-              help="Label to match, e.g. rule=hot_topic or department=水务局 (repeatable; all must match).")
+@click.option(
+    "--match",
+    "matchers",
+    multiple=True,
+    required=True,
+    metavar="LABEL=VALUE",
+    help="Label to match, e.g. rule=hot_topic or department=水务局 (repeatable; all must match).",
+)
 @click.option("--for", "duration", default="2h", show_default=True, help="Length: 30m, 2h, 1d …")
 @click.option("--by", "created_by", required=True, help="Who silences (shown on the dashboard).")
 @click.option("--comment", default="", help="Why.")
 @click.pass_obj
-def silence_add(app: AppContext, matchers: tuple[str, ...], duration: str, created_by: str,
-                comment: str) -> None:
+def silence_add(
+    app: AppContext, matchers: tuple[str, ...], duration: str, created_by: str, comment: str
+) -> None:
     """Silence matching alerts from now for a while."""
     from alerts.state import StateError
 

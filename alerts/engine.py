@@ -124,7 +124,10 @@ class Engine:
         return "|".join(f"{k}={labels.get(k, '')}" for k in self.config.group_by)
 
     def process(
-        self, alerts: Iterable[Alert], evaluated_rules: Iterable[str], report: TickReport | None = None
+        self,
+        alerts: Iterable[Alert],
+        evaluated_rules: Iterable[str],
+        report: TickReport | None = None,
     ) -> TickReport:
         """Record the alerts rules see now; resolve the ones they stopped reporting."""
         now = self.clock()
@@ -151,7 +154,8 @@ class Engine:
             report.new += int(created)
         rules = set(evaluated_rules)
         gone = [
-            a["id"] for a in self.state.active_alerts()
+            a["id"]
+            for a in self.state.active_alerts()
             if a["rule"] in rules and a["fingerprint"] not in seen
         ]
         self.state.resolve(gone, now)
@@ -232,12 +236,19 @@ class Engine:
         ids = [a["id"] for a in members]
         for channel in self.notifiers:
             self.state.enqueue(
-                group_key=key, channel=channel, severity=severity, title=title, body=body,
-                alert_ids=ids, now=now,
+                group_key=key,
+                channel=channel,
+                severity=severity,
+                title=title,
+                body=body,
+                alert_ids=ids,
+                now=now,
             )
         self.state.mark_notified(ids, now)
         self.state.mark_group_sent(key, now)
-        log.info("alert group %s: queued %d alert(s) for %s", key, len(ids), ", ".join(self.notifiers))
+        log.info(
+            "alert group %s: queued %d alert(s) for %s", key, len(ids), ", ".join(self.notifiers)
+        )
 
     def render(self, members: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
         """Chinese title and body of one group's message (new and grown alerts marked)."""
@@ -249,14 +260,18 @@ class Engine:
             title = f"【{members[0]['severity']}】{rule}：{len(members)} 条预警"
         blocks = []
         for a in members:
-            mark = "【新】" if a["notified_key"] is None else (
-                "【更新】" if a["notified_key"] != a["update_key"] else ""
+            mark = (
+                "【新】"
+                if a["notified_key"] is None
+                else ("【更新】" if a["notified_key"] != a["update_key"] else "")
             )
             lines = [f"{mark}[{a['severity']}] {a['title']}", a["body"]]
             if a["url"]:
                 lines.append(f"查看：{a['url']}")
             blocks.append("\n".join(line for line in lines if line))
-        footer = f"预警列表：{self.config.dashboard_url}/alerts" if self.config.dashboard_url else ""
+        footer = (
+            f"预警列表：{self.config.dashboard_url}/alerts" if self.config.dashboard_url else ""
+        )
         return title, "\n\n".join([*blocks, footer]).strip()
 
     # -- 3. deliver --------------------------------------------------------------------
@@ -276,8 +291,11 @@ class Engine:
                 # and make the reason visible on the 预警 page.
                 attempt = int(note["attempts"]) + 1
                 self.state.record_delivery(
-                    note, ok=False, error=f"channel {note['channel']} is not configured",
-                    now=now, next_try=now + self.backoff(attempt),
+                    note,
+                    ok=False,
+                    error=f"channel {note['channel']} is not configured",
+                    now=now,
+                    next_try=now + self.backoff(attempt),
                 )
                 report.failed += 1
                 continue
@@ -300,7 +318,10 @@ class Engine:
                 )
                 log.warning(
                     "delivery to %s failed (attempt %d), retrying at %s: %s",
-                    note["channel"], attempt, retry_at.isoformat(), exc,
+                    note["channel"],
+                    attempt,
+                    retry_at.isoformat(),
+                    exc,
                 )
                 report.failed += 1
                 continue
@@ -324,14 +345,25 @@ class Engine:
         alert = Alert(rule=rule, severity=severity, title=title, body=body, labels={"group": key})
         alert_id, _ = self.state.upsert_firing(
             fingerprint=alert.fingerprint + now.strftime("%Y%m%d%H%M%S"),
-            rule=rule, severity=alert.severity, title=title, body=body, url="",
-            group_key=f"{rule}|{key}", labels=alert.labels, update_key="", now=now,
+            rule=rule,
+            severity=alert.severity,
+            title=title,
+            body=body,
+            url="",
+            group_key=f"{rule}|{key}",
+            labels=alert.labels,
+            update_key="",
+            now=now,
         )
         for channel in self.notifiers:
             self.state.enqueue(
-                group_key=f"{rule}|{key}", channel=channel, severity=alert.severity,
-                title=f"【{RULE_NAMES.get(rule, rule)}】{title}", body=body,
-                alert_ids=[alert_id], now=now,
+                group_key=f"{rule}|{key}",
+                channel=channel,
+                severity=alert.severity,
+                title=f"【{RULE_NAMES.get(rule, rule)}】{title}",
+                body=body,
+                alert_ids=[alert_id],
+                now=now,
             )
         self.state.mark_notified([alert_id], now)
         self.state.resolve([alert_id], now)  # a one-off: nothing keeps firing

@@ -120,7 +120,12 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 def crawl_command(settings: Settings, spider: str, revisit: bool) -> list[str]:
-    base = list(settings["schedule.crawl_command"]) or [sys.executable, "-m", "govpulse.cli", "crawl"]
+    base = list(settings["schedule.crawl_command"]) or [
+        sys.executable,
+        "-m",
+        "govpulse.cli",
+        "crawl",
+    ]
     return [*base, spider, *(["--revisit"] if revisit else [])]
 
 
@@ -143,7 +148,10 @@ def crawl_job(spider: str, revisit: bool = False) -> CrawlOutcome:
         out.flush()
         try:
             proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(settings),
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=child_env(settings),
                 start_new_session=True,  # its own process group: we can kill the whole tree
             )
         except OSError as exc:
@@ -191,7 +199,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 def _tail(path: Path, chars: int = 600) -> str:
     try:
-        data = path.read_bytes()[-chars * 3:]
+        data = path.read_bytes()[-chars * 3 :]
     except OSError:
         return ""
     return " ".join(data.decode("utf-8", "replace").split())[-chars:]
@@ -205,8 +213,12 @@ def _crawl_failed(
     secs = (datetime.now() - started).total_seconds()
     log.error("crawl %s %s: %s", spider, kind, detail)
     event = CrawlEvent(
-        source=source_of(spider), spider=spider, kind=kind, at=datetime.now(TZ).replace(microsecond=0),
-        ok=kind == "incomplete", detail=detail,
+        source=source_of(spider),
+        spider=spider,
+        kind=kind,
+        at=datetime.now(TZ).replace(microsecond=0),
+        ok=kind == "incomplete",
+        detail=detail,
     )
     recorded = False
     try:
@@ -232,8 +244,12 @@ def _alert_crawl_down_directly(event: CrawlEvent) -> None:
             severity=Urgency.URGENT,
             title=f"采集中断：{event.spider}（{DOWN_KINDS.get(event.kind, event.kind)}）",
             body=f"{event.detail[:300]}\n（存储不可用，事件未能写入）",
-            labels={"group": event.source, "source": event.source, "spider": event.spider,
-                    "kind": "down"},
+            labels={
+                "group": event.source,
+                "source": event.source,
+                "spider": event.spider,
+                "kind": "down",
+            },
         )
         make_engine(state).tick([alert], evaluated_rules=())
     finally:
@@ -254,7 +270,9 @@ def alerts_job(rules: list[str] | None = None) -> TickReport:
             return engine.tick([], evaluated_rules=())
         with store:
             ctx = RuleContext(
-                store=store, settings=settings, now=engine.clock(),
+                store=store,
+                settings=settings,
+                now=engine.clock(),
                 active={"hot_topic": state.active_alerts("hot_topic")},
             )
             alerts, ok = evaluate(ctx, rules)
@@ -285,7 +303,8 @@ def digest_text(store: Store, state: AlertState, settings: Any, now: datetime) -
     overdue = store.overdue(sla=Sla.from_settings(settings), now=now, limit=100000)
     trends = rising_terms(store, now, limit=5, min_count=int(settings["alerts.hot_min_count"]))
     fired = Counter(
-        a["rule"] for a in state.recent_alerts(limit=5000)
+        a["rule"]
+        for a in state.recent_alerts(limit=5000)
         if a["first_seen"] and a["first_seen"] >= since and a["rule"] != "digest"
     )
     failures = [e for e in store.crawl_events(since=since, limit=1000) if not e.ok]

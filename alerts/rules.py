@@ -87,14 +87,19 @@ def hot_topic(ctx: RuleContext) -> list[Alert]:
         lead = event[0]
         # Keep the identity of an event already alerted on: its topic term is among ours.
         topic = next(
-            (a["labels"]["topic"] for a in firing
-             if a["labels"].get("topic") in terms and a["labels"]["topic"] not in used),
+            (
+                a["labels"]["topic"]
+                for a in firing
+                if a["labels"].get("topic") in terms and a["labels"]["topic"] not in used
+            ),
             lead.term,
         )
         used.add(topic)
         count = max(t.count for t in event)
         sources = "、".join(f"{k} {v}" for k, v in lead.sources.items())
-        severity = Urgency.URGENT if count >= 10 * int(s["alerts.hot_min_count"]) else Urgency.NORMAL
+        severity = (
+            Urgency.URGENT if count >= 10 * int(s["alerts.hot_min_count"]) else Urgency.NORMAL
+        )
         out.append(
             Alert(
                 rule="hot_topic",
@@ -140,7 +145,7 @@ def urgent(ctx: RuleContext) -> list[Alert]:
                     f"{chr(10) + '判定依据：' + reasons if reasons else ''}"
                 ),
                 labels={"group": level, "message_id": m.id},
-                url=ctx.link(f"/messages/{m.id}"),
+                url=ctx.link(f"/message?id={m.id}"),
             )
         )
     return out
@@ -201,7 +206,7 @@ def rumour(ctx: RuleContext) -> list[Alert]:
                     + (f"\n依据：{'；'.join(m.rumour_reasons[:3])}" if m.rumour_reasons else "")
                 ),
                 labels={"group": "rumour", "message_id": m.id},
-                url=ctx.link(f"/messages/{m.id}"),
+                url=ctx.link(f"/message?id={m.id}"),
             )
         )
     return out
@@ -232,7 +237,7 @@ def crawl_health(ctx: RuleContext) -> list[Alert]:
                     title=f"采集中断：{spider}（{what}）",
                     body=f"{_fmt(latest.at)} {latest.kind}：{_excerpt(latest.detail, 300)}",
                     labels={**labels, "kind": "down"},
-                    url=ctx.link("/crawl"),
+                    url=ctx.link("/alerts"),
                 )
             )
         finished = [e for e in evs if e.kind == "finished" and e.ok]
@@ -246,7 +251,7 @@ def crawl_health(ctx: RuleContext) -> list[Alert]:
                         title=f"采集量骤降：{spider} 本次 0 条（此前中位数 {statistics.median(before):g}）",
                         body=f"{_fmt(finished[0].at)} 结束的采集没有得到任何条目，请检查站点或登录状态。",
                         labels={**labels, "kind": "volume_drop"},
-                        url=ctx.link("/crawl"),
+                        url=ctx.link("/alerts"),
                     )
                 )
         spike = latest.pages >= 5 and latest.errors / latest.pages > max_ratio
@@ -258,7 +263,7 @@ def crawl_health(ctx: RuleContext) -> list[Alert]:
                     title=f"采集错误率高：{spider} {latest.errors}/{latest.pages} 个页面出错",
                     body=f"{_fmt(latest.at)} {_excerpt(latest.detail, 300)}",
                     labels={**labels, "kind": "error_spike"},
-                    url=ctx.link("/crawl"),
+                    url=ctx.link("/alerts"),
                 )
             )
     return out

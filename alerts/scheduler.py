@@ -114,27 +114,50 @@ def job_specs(settings: Settings) -> list[JobSpec]:
         if float(minutes) <= 0:
             raise ValueError(f"schedule.spiders: interval of {name} must be positive")
         specs.append(
-            JobSpec(f"crawl:{name}", "alerts.jobs:crawl_job", "interval",
-                    {"minutes": float(minutes)}, {"spider": name}, run_at_start=True)
+            JobSpec(
+                f"crawl:{name}",
+                "alerts.jobs:crawl_job",
+                "interval",
+                {"minutes": float(minutes)},
+                {"spider": name},
+                run_at_start=True,
+            )
         )
     for name in settings["schedule.revisit_spiders"]:
         specs.append(
-            JobSpec(f"revisit:{name}", "alerts.jobs:crawl_job", "interval",
-                    {"minutes": float(settings["schedule.revisit_interval_min"])},
-                    {"spider": name, "revisit": True})
+            JobSpec(
+                f"revisit:{name}",
+                "alerts.jobs:crawl_job",
+                "interval",
+                {"minutes": float(settings["schedule.revisit_interval_min"])},
+                {"spider": name, "revisit": True},
+            )
         )
-    specs.append(JobSpec("retention", "alerts.jobs:retention_job", "cron",
-                         {"hour": 3, "minute": 30}))
     specs.append(
-        JobSpec("alerts", "alerts.jobs:alerts_job", "interval",
-                {"minutes": float(settings["schedule.alerts_interval_min"])}, run_at_start=True)
+        JobSpec("retention", "alerts.jobs:retention_job", "cron", {"hour": 3, "minute": 30})
+    )
+    specs.append(
+        JobSpec(
+            "alerts",
+            "alerts.jobs:alerts_job",
+            "interval",
+            {"minutes": float(settings["schedule.alerts_interval_min"])},
+            run_at_start=True,
+        )
     )
     digest_at = _hhmm(settings["schedule.digest_time"], "schedule.digest_time")
     if digest_at is not None:
-        specs.append(JobSpec("digest", "alerts.jobs:digest_job", "cron",
-                             {"hour": digest_at.hour, "minute": digest_at.minute}))
-    specs.append(JobSpec("deliver", "alerts.jobs:deliver_job", "interval",
-                         {"seconds": DELIVER_EVERY_S}))
+        specs.append(
+            JobSpec(
+                "digest",
+                "alerts.jobs:digest_job",
+                "cron",
+                {"hour": digest_at.hour, "minute": digest_at.minute},
+            )
+        )
+    specs.append(
+        JobSpec("deliver", "alerts.jobs:deliver_job", "interval", {"seconds": DELIVER_EVERY_S})
+    )
     return specs
 
 
@@ -217,8 +240,13 @@ def build_scheduler(settings: Settings, data_dir: Path):  # -> BackgroundSchedul
             continue  # keep its stored next run time
         extra = {"next_run_time": datetime.now(TZ)} if spec.run_at_start else {}
         scheduler.add_job(
-            spec.func, trigger, id=spec.id, name=spec.id, kwargs=spec.kwargs,
-            replace_existing=True, **extra,
+            spec.func,
+            trigger,
+            id=spec.id,
+            name=spec.id,
+            kwargs=spec.kwargs,
+            replace_existing=True,
+            **extra,
         )
     return scheduler
 

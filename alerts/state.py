@@ -206,8 +206,18 @@ class AlertState:
                 db.execute(
                     "UPDATE alerts SET severity=?, title=?, body=?, url=?, group_key=?, labels=?,"
                     " update_key=?, last_seen=?, repeat_s=? WHERE id=?",
-                    (severity, title, body, url, group_key, json.dumps(labels, ensure_ascii=False),
-                     update_key, at, repeat_s, row["id"]),
+                    (
+                        severity,
+                        title,
+                        body,
+                        url,
+                        group_key,
+                        json.dumps(labels, ensure_ascii=False),
+                        update_key,
+                        at,
+                        repeat_s,
+                        row["id"],
+                    ),
                 )
                 return row["id"], False
             others = db.execute(
@@ -219,8 +229,21 @@ class AlertState:
                 "INSERT INTO alerts (id, fingerprint, rule, severity, title, body, url, group_key,"
                 " status, labels, update_key, first_seen, last_seen, repeat_s)"
                 " VALUES (?,?,?,?,?,?,?,?,'firing',?,?,?,?,?)",
-                (alert_id, fingerprint, rule, severity, title, body, url, group_key,
-                 json.dumps(labels, ensure_ascii=False), update_key, at, at, repeat_s),
+                (
+                    alert_id,
+                    fingerprint,
+                    rule,
+                    severity,
+                    title,
+                    body,
+                    url,
+                    group_key,
+                    json.dumps(labels, ensure_ascii=False),
+                    update_key,
+                    at,
+                    at,
+                    repeat_s,
+                ),
             )
             if others == 0:
                 db.execute(
@@ -264,9 +287,7 @@ class AlertState:
 
     def mark_group_sent(self, group_key: str, now: datetime) -> None:
         with self.transaction() as db:
-            db.execute(
-                "UPDATE groups SET last_sent=? WHERE group_key=?", (_ts(now), group_key)
-            )
+            db.execute("UPDATE groups SET last_sent=? WHERE group_key=?", (_ts(now), group_key))
 
     # -- notification queue ---------------------------------------------------
     def enqueue(
@@ -286,8 +307,17 @@ class AlertState:
             db.execute(
                 "INSERT INTO notifications (id, group_key, channel, severity, title, body,"
                 " alert_ids, created, next_try, status) VALUES (?,?,?,?,?,?,?,?,?,'pending')",
-                (nid, group_key, channel, severity, title, body, json.dumps(list(alert_ids)),
-                 _ts(now), _ts(now)),
+                (
+                    nid,
+                    group_key,
+                    channel,
+                    severity,
+                    title,
+                    body,
+                    json.dumps(list(alert_ids)),
+                    _ts(now),
+                    _ts(now),
+                ),
             )
         return nid
 
@@ -329,14 +359,28 @@ class AlertState:
             db.execute(
                 "INSERT INTO deliveries (notification_id, alert_id, alert_ids, channel, attempt,"
                 " at, ok, parts, error) VALUES (?,?,?,?,?,?,?,?,?)",
-                (notification["id"], ids[0] if ids else "", json.dumps(ids),
-                 notification["channel"], attempt, _ts(now), int(ok), parts, error),
+                (
+                    notification["id"],
+                    ids[0] if ids else "",
+                    json.dumps(ids),
+                    notification["channel"],
+                    attempt,
+                    _ts(now),
+                    int(ok),
+                    parts,
+                    error,
+                ),
             )
             db.execute(
                 "UPDATE notifications SET attempts=?, status=?, next_try=?, last_error=?"
                 " WHERE id=?",
-                (attempt, "sent" if ok else "pending",
-                 _ts(next_try or now), error, notification["id"]),
+                (
+                    attempt,
+                    "sent" if ok else "pending",
+                    _ts(next_try or now),
+                    error,
+                    notification["id"],
+                ),
             )
         return attempt
 
@@ -382,8 +426,15 @@ class AlertState:
             db.execute(
                 "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment,"
                 " created_at) VALUES (?,?,?,?,?,?,?)",
-                (sid, json.dumps(clean, ensure_ascii=False), _ts(starts_at), _ts(ends_at),
-                 created_by, comment or "", _ts(datetime.now(TZ))),
+                (
+                    sid,
+                    json.dumps(clean, ensure_ascii=False),
+                    _ts(starts_at),
+                    _ts(ends_at),
+                    created_by,
+                    comment or "",
+                    _ts(datetime.now(TZ)),
+                ),
             )
         return sid
 
@@ -397,7 +448,9 @@ class AlertState:
             if cur.rowcount == 0:
                 raise StateError(f"no silence with id {silence_id!r}")
 
-    def silences(self, active_only: bool = True, now: datetime | None = None) -> list[dict[str, Any]]:
+    def silences(
+        self, active_only: bool = True, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Silences (by default only those in force now), latest start first."""
         sql = "SELECT * FROM silences"
         args: tuple[Any, ...] = ()

@@ -79,8 +79,14 @@ def rising_per_snapshot(snaps, k: float, min_count: int) -> list[set[str]]:
         ]
         now = at + timedelta(minutes=1)  # the window [now-12h, now) holds this snapshot only
         trends = detect_rising(
-            rows, now, window=SNAPSHOT, baseline=SNAPSHOT * QUIET, limit=0, k=k,
-            min_count=min_count, only_rising=True,
+            rows,
+            now,
+            window=SNAPSHOT,
+            baseline=SNAPSHOT * QUIET,
+            limit=0,
+            k=k,
+            min_count=min_count,
+            only_rising=True,
         )
         out.append({t.term for t in trends})
     return out
@@ -122,7 +128,9 @@ def score(flags: list[set[str]], top10: list[set[str]]) -> dict[str, float]:
     n = len(top10)
     hits, leads = 0, []
     for term, i in det:
-        window = [j for j in range(max(0, i - HIT_BEFORE), min(n, i + HIT_AFTER + 1)) if term in top10[j]]
+        window = [
+            j for j in range(max(0, i - HIT_BEFORE), min(n, i + HIT_AFTER + 1)) if term in top10[j]
+        ]
         if window:
             hits += 1
             leads.append((window[0] - i) * 12)
@@ -137,7 +145,8 @@ def score(flags: list[set[str]], top10: list[set[str]]) -> dict[str, float]:
         for t in terms:
             flagged_at[t].append(i)
     caught = sum(
-        1 for term, j in truth
+        1
+        for term, j in truth
         if any(j - RECALL_BEFORE <= i <= j + RECALL_AFTER for i in flagged_at.get(term, ()))
     )
     return {
@@ -158,23 +167,31 @@ def hot_search(data: Path, runs: int, k: float, min_count: int) -> None:
         return
     snaps = load_snapshots(path)
     top10 = [{t for rank, terms in items if rank <= 10 for t in terms} for _, items in snaps]
-    print(f"\n## Weibo hot search: {len(snaps)} snapshots, window 12 h, baseline 7 d, "
-          f"k={k}, min_count={min_count}")
+    print(
+        f"\n## Weibo hot search: {len(snaps)} snapshots, window 12 h, baseline 7 d, "
+        f"k={k}, min_count={min_count}"
+    )
     results = {
         f"detector k={k:g}": score(rising_per_snapshot(snaps, k, min_count), top10),
         f"detector k={k - 1:g}": score(rising_per_snapshot(snaps, k - 1, min_count), top10),
         "baseline: volume only": score(volume_per_snapshot(snaps, min_count), top10),
         "baseline: new term": score(new_per_snapshot(snaps), top10),
     }
-    header = f"{'method':<24}{'detections':>11}{'/day':>7}{'precision':>11}{'recall':>8}" \
-             f"{'median lead h':>15}{'on time':>9}"
+    header = (
+        f"{'method':<24}{'detections':>11}{'/day':>7}{'precision':>11}{'recall':>8}"
+        f"{'median lead h':>15}{'on time':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name, r in results.items():
-        print(f"{name:<24}{r['detections']:>11}{r['per_day']:>7.2f}{r['precision']:>11.3f}"
-              f"{r['recall']:>8.3f}{r['median_lead_h']:>15.1f}{r['early_or_on_time']:>9.2f}")
-    print(f"(recall truth: {results['baseline: volume only']['truth_events']} sustained top-10 "
-          f"events; 'on time' = share of hits caught no later than the top-10 entry)")
+        print(
+            f"{name:<24}{r['detections']:>11}{r['per_day']:>7.2f}{r['precision']:>11.3f}"
+            f"{r['recall']:>8.3f}{r['median_lead_h']:>15.1f}{r['early_or_on_time']:>9.2f}"
+        )
+    print(
+        f"(recall truth: {results['baseline: volume only']['truth_events']} sustained top-10 "
+        f"events; 'on time' = share of hits caught no later than the top-10 entry)"
+    )
 
     det_times, base_times = [], []
     for _ in range(runs):
@@ -185,9 +202,11 @@ def hot_search(data: Path, runs: int, k: float, min_count: int) -> None:
         volume_per_snapshot(snaps, min_count)
         base_times.append(time.perf_counter() - t0)
     d, b = statistics.median(det_times), statistics.median(base_times)
-    print(f"\nspeed, median of {runs} replays of {len(snaps)} snapshots: detector {d:.3f} s "
-          f"({len(snaps) / d:.0f} snapshots/s, 15 buckets each), volume baseline {b:.3f} s, "
-          f"ratio {d / b:.1f}x")
+    print(
+        f"\nspeed, median of {runs} replays of {len(snaps)} snapshots: detector {d:.3f} s "
+        f"({len(snaps) / d:.0f} snapshots/s, 15 buckets each), volume baseline {b:.3f} s, "
+        f"ratio {d / b:.1f}x"
+    )
 
 
 def sandbox(days: int, k: float, min_count: int) -> None:
@@ -209,10 +228,14 @@ def sandbox(days: int, k: float, min_count: int) -> None:
                         rows.append(TrendRow(c.posted_at, message_terms(c.body), "weibo", c.id))
             else:
                 for x in world.letters_of_day(key, day):
-                    rows.append(TrendRow(x.posted_at, message_terms(f"{x.title}\n{x.body}"), ch.kind, x.id))
+                    rows.append(
+                        TrendRow(x.posted_at, message_terms(f"{x.title}\n{x.body}"), ch.kind, x.id)
+                    )
     rows.sort(key=lambda r: r.at)
-    print(f"\n## Practice site: {len(rows)} messages over {days} days, hourly checks, "
-          f"window 24 h, baseline 7 d, k={k}, min_count={min_count}")
+    print(
+        f"\n## Practice site: {len(rows)} messages over {days} days, hourly checks, "
+        f"window 24 h, baseline 7 d, k={k}, min_count={min_count}"
+    )
 
     def truth_terms(day: int) -> set[str]:
         terms: set[str] = set()
@@ -226,8 +249,10 @@ def sandbox(days: int, k: float, min_count: int) -> None:
 
     first_day = now_day - days + 8  # leave a full baseline
     event_days = [d for d in range(first_day, now_day) if world.event_of_day(d) is not None]
-    print(f"{'rule variant':<22}{'event days':>11}{'caught':>8}{'recall':>8}{'daily events':>14}"
-          f"{'precision':>11}{'median hour caught':>20}")
+    print(
+        f"{'rule variant':<22}{'event days':>11}{'caught':>8}{'recall':>8}{'daily events':>14}"
+        f"{'precision':>11}{'median hour caught':>20}"
+    )
     for min_sources in (1, 2):
         caught_hour: dict[int, int] = {}
         detections = hits = 0
@@ -237,13 +262,19 @@ def sandbox(days: int, k: float, min_count: int) -> None:
                 now = start + timedelta(hours=hour)
                 lo = now - timedelta(days=8)
                 trends = detect_rising(
-                    [r for r in rows if lo <= r.at < now], now, limit=50, k=k,
-                    min_count=min_count, only_rising=True,
+                    [r for r in rows if lo <= r.at < now],
+                    now,
+                    limit=50,
+                    k=k,
+                    min_count=min_count,
+                    only_rising=True,
                 )
                 events = merge_events([t for t in trends if len(t.sources) >= min_sources])
                 today = truth_terms(day)
-                if day in event_days and day not in caught_hour and any(
-                    {t.term for t in ev} & today for ev in events
+                if (
+                    day in event_days
+                    and day not in caught_hour
+                    and any({t.term for t in ev} & today for ev in events)
                 ):
                     caught_hour[day] = hour
                 if hour == 24:  # precision: the end-of-day list a duty officer would read
@@ -251,13 +282,17 @@ def sandbox(days: int, k: float, min_count: int) -> None:
                     detections += len(events)
                     hits += sum(1 for ev in events if {t.term for t in ev} & truth)
         hours = sorted(caught_hour.values())
-        print(f"{f'min_sources={min_sources}':<22}{len(event_days):>11}{len(caught_hour):>8}"
-              f"{len(caught_hour) / max(len(event_days), 1):>8.3f}{detections:>14}"
-              f"{hits / max(detections, 1):>11.3f}"
-              f"{(statistics.median(hours) if hours else float('nan')):>20.1f}")
-    print("(precision over the end-of-day lists; an event counts when it shares a term with that "
-          "day's or yesterday's event or rumour; hour = clock hour when first caught, posting "
-          "starts at 07:00; min_sources is alerts.hot_min_sources)")
+        print(
+            f"{f'min_sources={min_sources}':<22}{len(event_days):>11}{len(caught_hour):>8}"
+            f"{len(caught_hour) / max(len(event_days), 1):>8.3f}{detections:>14}"
+            f"{hits / max(detections, 1):>11.3f}"
+            f"{(statistics.median(hours) if hours else float('nan')):>20.1f}"
+        )
+    print(
+        "(precision over the end-of-day lists; an event counts when it shares a term with that "
+        "day's or yesterday's event or rumour; hour = clock hour when first caught, posting "
+        "starts at 07:00; min_sources is alerts.hot_min_sources)"
+    )
 
 
 def store_speed(runs: int, n: int) -> None:
@@ -292,8 +327,10 @@ def store_speed(runs: int, n: int) -> None:
         store.close()
     d, b = statistics.median(det), statistics.median(base)
     print(f"\n## Hot-topic rule on SQLite, {n} messages in 8 days, median of {runs} runs")
-    print(f"rising_terms {d:.3f} s ({n / d:.0f} msgs/s); baseline: reading the same messages "
-          f"{b:.3f} s; ratio {d / b:.1f}x (the rest is tokenising and counting)")
+    print(
+        f"rising_terms {d:.3f} s ({n / d:.0f} msgs/s); baseline: reading the same messages "
+        f"{b:.3f} s; ratio {d / b:.1f}x (the rest is tokenising and counting)"
+    )
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def split_text(text: str, max_bytes: int | None) -> list[str]:
                 continue
             parts.append(current + head)
             current = ""
-            line = line[len(head):]
+            line = line[len(head) :]
         if len((current + line).encode()) > max_bytes:
             parts.append(current)
             current = line

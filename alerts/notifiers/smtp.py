@@ -24,7 +24,9 @@ class SmtpNotifier(Notifier):
         super().__init__(target, timeout)
         parts = urlsplit(target)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("e-mail target must look like smtp://user:pass@host:port/?from=..&to=..")
+            raise ValueError(
+                "e-mail target must look like smtp://user:pass@host:port/?from=..&to=.."
+            )
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.host = parts.hostname
         self.user = unquote(parts.username or "")

@@ -37,7 +37,9 @@ def _check_dingtalk(query: dict, body: dict) -> tuple[int, dict]:
     if not ts or not sign:
         return 200, {"errcode": 310000, "errmsg": "sign not match"}
     expected = base64.b64encode(
-        hmac.new(DINGTALK_SECRET.encode(), f"{ts}\n{DINGTALK_SECRET}".encode(), hashlib.sha256).digest()
+        hmac.new(
+            DINGTALK_SECRET.encode(), f"{ts}\n{DINGTALK_SECRET}".encode(), hashlib.sha256
+        ).digest()
     ).decode()
     if sign != expected or abs(time.time() * 1000 - int(ts)) > 3600_000:
         return 200, {"errcode": 310000, "errmsg": "sign not match"}
@@ -86,8 +88,14 @@ def receiver():
                 body = None
             query = {k: [unquote_plus(x) for x in v] for k, v in parse_qs(parts.query).items()}
             with rec.lock:
-                rec.requests.append({"path": parts.path, "query": query, "json": body,
-                                     "content_type": self.headers.get("Content-Type", "")})
+                rec.requests.append(
+                    {
+                        "path": parts.path,
+                        "query": query,
+                        "json": body,
+                        "content_type": self.headers.get("Content-Type", ""),
+                    }
+                )
                 fail = rec.fail_next > 0
                 rec.fail_next -= int(fail)
             if fail or body is None:

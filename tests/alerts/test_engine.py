@@ -62,8 +62,13 @@ def _sent(tmp_path):
 
 
 def _urgent(i, level="紧急", dept="水务局"):
-    return Alert("urgent", level, f"{level}留言{i}", f"正文{i}",
-                 labels={"group": level, "message_id": f"m{i}", "department": dept})
+    return Alert(
+        "urgent",
+        level,
+        f"{level}留言{i}",
+        f"正文{i}",
+        labels={"group": level, "message_id": f"m{i}", "department": dept},
+    )
 
 
 def test_group_wait_batches_and_dedups(state, tmp_path, clock):
@@ -113,8 +118,14 @@ def test_hot_topic_update_key_and_resolution(state, tmp_path, clock):
     eng = _engine(state, tmp_path, clock)
 
     def hot(count):
-        return Alert("hot_topic", "一般", f"热点 {count}", "b",
-                     labels={"group": "停水", "topic": "停水"}, update_key=str(count.bit_length()))
+        return Alert(
+            "hot_topic",
+            "一般",
+            f"热点 {count}",
+            "b",
+            labels={"group": "停水", "topic": "停水"},
+            update_key=str(count.bit_length()),
+        )
 
     eng.tick([hot(5)], ["hot_topic"])
     clock.advance(minutes=2)
@@ -154,13 +165,23 @@ def test_silence_holds_back_then_releases(state, tmp_path, clock):
 
 
 def test_inhibition_crawl_down_suppresses_volume_drop(state, tmp_path, clock):
-    rules = [{"source": {"rule": "crawl_health", "kind": "down"},
-              "target": {"rule": "crawl_health", "kind": "volume_drop"}, "equal": ["source"]}]
+    rules = [
+        {
+            "source": {"rule": "crawl_health", "kind": "down"},
+            "target": {"rule": "crawl_health", "kind": "volume_drop"},
+            "equal": ["source"],
+        }
+    ]
     eng = _engine(state, tmp_path, clock, inhibit_rules=rules)
 
     def crawl(kind, source):
-        return Alert("crawl_health", "紧急" if kind == "down" else "一般", f"{source} {kind}", "",
-                     labels={"group": source, "source": source, "spider": source, "kind": kind})
+        return Alert(
+            "crawl_health",
+            "紧急" if kind == "down" else "一般",
+            f"{source} {kind}",
+            "",
+            labels={"group": source, "source": source, "spider": source, "kind": kind},
+        )
 
     alerts = [crawl("down", "weibo"), crawl("volume_drop", "weibo"), crawl("volume_drop", "forum")]
     eng.tick(alerts, ["crawl_health"])
@@ -199,9 +220,12 @@ def test_quiet_hours_parsing():
 
 def test_failed_delivery_retried_with_backoff_never_lost(state, tmp_path, clock, receiver, caplog):
     hook = WebhookNotifier(f"{receiver.base}/hook")
-    eng = Engine(state, {"webhook": hook},
-                 EngineConfig(retry_base=timedelta(seconds=30), retry_max=timedelta(minutes=5)),
-                 clock=clock)
+    eng = Engine(
+        state,
+        {"webhook": hook},
+        EngineConfig(retry_base=timedelta(seconds=30), retry_max=timedelta(minutes=5)),
+        clock=clock,
+    )
     receiver.fail_next = 4
     eng.tick([_urgent(1, "特急")], ["urgent"])
     assert [d["ok"] for d in state.recent_deliveries()] == [False]
@@ -249,8 +273,15 @@ def test_rate_limit_and_splitting(state, tmp_path, clock, receiver):
 def test_unconfigured_channel_keeps_message(state, tmp_path, clock):
     eng = _engine(state, tmp_path, clock)
     eng.tick([_urgent(1, "特急")], ["urgent"])
-    state.enqueue(group_key="g", channel="dingtalk", severity="特急", title="t", body="b",
-                  alert_ids=["x"], now=clock.now)
+    state.enqueue(
+        group_key="g",
+        channel="dingtalk",
+        severity="特急",
+        title="t",
+        body="b",
+        alert_ids=["x"],
+        now=clock.now,
+    )
     eng.deliver()
     (pending,) = state.pending_notifications()
     assert pending["channel"] == "dingtalk" and "not configured" in pending["last_error"]

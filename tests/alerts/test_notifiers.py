@@ -49,7 +49,8 @@ def test_dingtalk_wrong_secret_is_refused(receiver, tmp_path):
 
 def test_wecom_and_size_limit(receiver, tmp_path):
     n = build_notifier(
-        "wecom", _settings(**{"alerts.wecom_url": f"{receiver.base}/cgi-bin/webhook/send?key=k1"}),
+        "wecom",
+        _settings(**{"alerts.wecom_url": f"{receiver.base}/cgi-bin/webhook/send?key=k1"}),
         tmp_path,
     )
     n.send("标题", "内容")
@@ -76,7 +77,9 @@ def test_feishu_signature(receiver, tmp_path):
 
 
 def test_webhook_and_http_500(receiver, tmp_path):
-    n = build_notifier("webhook", _settings(**{"alerts.webhook_url": f"{receiver.base}/hook"}), tmp_path)
+    n = build_notifier(
+        "webhook", _settings(**{"alerts.webhook_url": f"{receiver.base}/hook"}), tmp_path
+    )
     n.send("标题", "正文")
     assert receiver.requests[0]["json"] == {"source": "govpulse", "title": "标题", "text": "正文"}
     assert receiver.requests[0]["content_type"].startswith("application/json")
@@ -86,7 +89,9 @@ def test_webhook_and_http_500(receiver, tmp_path):
 
 
 def test_unreachable_endpoint_is_a_delivery_error(tmp_path):
-    n = build_notifier("webhook", _settings(**{"alerts.webhook_url": "http://127.0.0.1:9/x"}), tmp_path)
+    n = build_notifier(
+        "webhook", _settings(**{"alerts.webhook_url": "http://127.0.0.1:9/x"}), tmp_path
+    )
     with pytest.raises(DeliveryError):
         n.send("t", "b")
 
@@ -101,8 +106,10 @@ def test_apprise_json_target(receiver, tmp_path):
 
 
 def test_email_via_local_smtp(smtp_server, tmp_path):
-    url = (f"smtp://127.0.0.1:{smtp_server.port}/?from=alerts@gov.example"
-           "&to=duty@gov.example,chief@gov.example&security=none")
+    url = (
+        f"smtp://127.0.0.1:{smtp_server.port}/?from=alerts@gov.example"
+        "&to=duty@gov.example,chief@gov.example&security=none"
+    )
     n = build_notifier("email", _settings(**{"alerts.email_url": url}), tmp_path)
     n.send("【紧急】供水中断", "多个小区停水\n请尽快处理")
     (env,) = smtp_server.messages
@@ -140,7 +147,9 @@ def test_outbox_and_masking(tmp_path):
     (tmp_path / "alerts_outbox.jsonl").open("a").write("not json\n")
     entries = read_outbox(tmp_path / "alerts_outbox.jsonl")
     assert [e["title"] for e in entries] == ["标题2", "标题"]
-    assert json.loads((tmp_path / "alerts_outbox.jsonl").read_text().splitlines()[0])["body"] == "正文"
+    assert (
+        json.loads((tmp_path / "alerts_outbox.jsonl").read_text().splitlines()[0])["body"] == "正文"
+    )
     assert "s3cret" not in mask_url("smtp://u:s3cret@h:25/?from=a@b&to=c@d")
     assert "tok9" not in mask_url("https://x/robot/send?access_token=tok9&secret=SEC1")
 

@@ -23,38 +23,69 @@ def _ctx(store, settings, active=None):
 
 
 def _msg(key, text, at, source="mailbox", **kw):
-    return Message(id=make_id(source, key), source=Source(source), channel="市长信箱",
-                   title=text[:20], body=text, posted_at=at, **kw).validate()
+    return Message(
+        id=make_id(source, key),
+        source=Source(source),
+        channel="市长信箱",
+        title=text[:20],
+        body=text,
+        posted_at=at,
+        **kw,
+    ).validate()
 
 
 def test_urgent_rule(sqlite_store, settings):
-    sqlite_store.upsert_many([
-        _msg("a", "小区燃气泄漏，有很浓的气味", NOW - timedelta(hours=1), urgency="特急",
-             department="燃气公司", urgency_reasons=["燃气泄漏"]),
-        _msg("b", "路灯坏了一周", NOW - timedelta(hours=2), urgency="紧急"),
-        _msg("c", "已处理的特急", NOW - timedelta(hours=3), urgency="特急",
-             reply_body="已派人处理", replied_at=NOW - timedelta(hours=2)),
-        _msg("d", "很早以前的特急", NOW - timedelta(days=3), urgency="特急"),
-        _msg("e", "一般咨询", NOW - timedelta(hours=1), urgency="一般"),
-    ])
+    sqlite_store.upsert_many(
+        [
+            _msg(
+                "a",
+                "小区燃气泄漏，有很浓的气味",
+                NOW - timedelta(hours=1),
+                urgency="特急",
+                department="燃气公司",
+                urgency_reasons=["燃气泄漏"],
+            ),
+            _msg("b", "路灯坏了一周", NOW - timedelta(hours=2), urgency="紧急"),
+            _msg(
+                "c",
+                "已处理的特急",
+                NOW - timedelta(hours=3),
+                urgency="特急",
+                reply_body="已派人处理",
+                replied_at=NOW - timedelta(hours=2),
+            ),
+            _msg("d", "很早以前的特急", NOW - timedelta(days=3), urgency="特急"),
+            _msg("e", "一般咨询", NOW - timedelta(hours=1), urgency="一般"),
+        ]
+    )
     alerts = {a.title: a for a in urgent(_ctx(sqlite_store, settings))}
     assert len(alerts) == 2
     crit = next(a for a in alerts.values() if a.severity == "特急")
-    assert "燃气泄漏" in crit.title and "燃气公司" in crit.body and "判定依据：燃气泄漏" in crit.body
-    assert crit.url == f"http://dash.example/messages/{make_id('mailbox', 'a')}"
+    assert (
+        "燃气泄漏" in crit.title and "燃气公司" in crit.body and "判定依据：燃气泄漏" in crit.body
+    )
+    assert crit.url == f"http://dash.example/message?id={make_id('mailbox', 'a')}"
     assert crit.labels["group"] == "特急"
 
 
 def test_overdue_rule_groups_by_department(sqlite_store, settings):
     old = NOW - timedelta(days=60)
-    sqlite_store.upsert_many([
-        _msg("o1", "拆迁补偿问题", old, department="住建局"),
-        _msg("o2", "违建问题", old + timedelta(days=1), department="住建局"),
-        _msg("o3", "学校收费", old, department="教育局"),
-        _msg("o4", "回复了的", old, department="教育局", reply_body="已答复",
-             replied_at=old + timedelta(days=3)),
-        _msg("n1", "新来信", NOW - timedelta(days=1), department="教育局"),
-    ])
+    sqlite_store.upsert_many(
+        [
+            _msg("o1", "拆迁补偿问题", old, department="住建局"),
+            _msg("o2", "违建问题", old + timedelta(days=1), department="住建局"),
+            _msg("o3", "学校收费", old, department="教育局"),
+            _msg(
+                "o4",
+                "回复了的",
+                old,
+                department="教育局",
+                reply_body="已答复",
+                replied_at=old + timedelta(days=3),
+            ),
+            _msg("n1", "新来信", NOW - timedelta(days=1), department="教育局"),
+        ]
+    )
     alerts = {a.labels["department"]: a for a in overdue(_ctx(sqlite_store, settings))}
     assert set(alerts) == {"住建局", "教育局"}
     assert alerts["住建局"].title.startswith("住建局：2 件留言超期未办")
@@ -65,22 +96,47 @@ def test_overdue_rule_groups_by_department(sqlite_store, settings):
 
 def test_rumour_rule_needs_spread_and_no_reply(sqlite_store, settings):
     at = NOW - timedelta(hours=5)
-    sqlite_store.upsert_many([
-        _msg("r1", "网传自来水被污染不能喝", at, source="weibo", rumour_score=0.92, reposts=300,
-             rumour_reasons=["网传"]),
-        _msg("r2", "网传明天全市停电", at, source="weibo", rumour_score=0.95, reposts=3),
-        _msg("r3", "网传学校停课", at, source="weibo", rumour_score=0.9, reposts=500,
-             reply_body="经核实为谣言", replied_at=at + timedelta(hours=1)),
-        _msg("r4", "真实消息", at, source="weibo", rumour_score=0.2, reposts=900),
-    ])
+    sqlite_store.upsert_many(
+        [
+            _msg(
+                "r1",
+                "网传自来水被污染不能喝",
+                at,
+                source="weibo",
+                rumour_score=0.92,
+                reposts=300,
+                rumour_reasons=["网传"],
+            ),
+            _msg("r2", "网传明天全市停电", at, source="weibo", rumour_score=0.95, reposts=3),
+            _msg(
+                "r3",
+                "网传学校停课",
+                at,
+                source="weibo",
+                rumour_score=0.9,
+                reposts=500,
+                reply_body="经核实为谣言",
+                replied_at=at + timedelta(hours=1),
+            ),
+            _msg("r4", "真实消息", at, source="weibo", rumour_score=0.2, reposts=900),
+        ]
+    )
     (alert,) = rumour(_ctx(sqlite_store, settings))
     assert "自来水" in alert.title and "0.92" in alert.title and "转发 300" in alert.body
 
 
 def _event(spider, kind, hours_ago, items=0, ok=True, pages=10, errors=0):
-    return CrawlEvent(source=spider.split("_")[0], spider=spider, kind=kind,
-                      at=NOW - timedelta(hours=hours_ago), ok=ok, items=items, pages=pages,
-                      errors=errors, detail=f"{kind} detail")
+    return CrawlEvent(
+        source=spider.split("_")[0],
+        spider=spider,
+        kind=kind,
+        at=NOW - timedelta(hours=hours_ago),
+        ok=ok,
+        items=items,
+        pages=pages,
+        errors=errors,
+        detail=f"{kind} detail",
+    )
 
 
 def test_crawl_health_rule(sqlite_store, settings):
@@ -95,7 +151,9 @@ def test_crawl_health_rule(sqlite_store, settings):
         _event("mailbox_quiet", "finished", 1, items=0),  # never had many: fine
     ]:
         sqlite_store.add_crawl_event(e)
-    got = {(a.labels["spider"], a.labels["kind"]) for a in crawl_health(_ctx(sqlite_store, settings))}
+    got = {
+        (a.labels["spider"], a.labels["kind"]) for a in crawl_health(_ctx(sqlite_store, settings))
+    }
     assert got == {
         ("weibo_comments", "down"),
         ("weibo_comments", "volume_drop"),
@@ -107,16 +165,24 @@ def test_crawl_health_rule(sqlite_store, settings):
 
 
 def _burst(store, term_text, n, hours_ago_start=1, key="x"):
-    store.upsert_many([
-        _msg(f"{key}{i}", term_text, NOW - timedelta(hours=hours_ago_start, minutes=i),
-             source="weibo" if i % 2 else "forum")
-        for i in range(n)
-    ])
+    store.upsert_many(
+        [
+            _msg(
+                f"{key}{i}",
+                term_text,
+                NOW - timedelta(hours=hours_ago_start, minutes=i),
+                source="weibo" if i % 2 else "forum",
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def test_hot_topic_rule_keeps_event_identity(sqlite_store, settings):
     for d in range(1, 8):  # background chatter: one message a day
-        sqlite_store.upsert_many([_msg(f"bg{d}", "公交线路调整咨询", NOW - timedelta(days=d, hours=2))])
+        sqlite_store.upsert_many(
+            [_msg(f"bg{d}", "公交线路调整咨询", NOW - timedelta(days=d, hours=2))]
+        )
     _burst(sqlite_store, "化工厂爆炸浓烟", 8)
     (alert,) = hot_topic(_ctx(sqlite_store, settings))
     assert alert.labels["topic"] in {"化工厂", "爆炸", "浓烟"}

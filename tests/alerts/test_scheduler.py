@@ -37,11 +37,24 @@ def _env(tmp_path: Path, spiders: dict, **extra: str) -> dict[str, str]:
 
 
 def test_job_specs_follow_settings():
-    s = load(env={}, cli={"schedule.spiders": '{"weibo": 30, "mailbox": 120}',
-                          "schedule.revisit_spiders": "mailbox", "schedule.digest_time": "08:30"})
+    s = load(
+        env={},
+        cli={
+            "schedule.spiders": '{"weibo": 30, "mailbox": 120}',
+            "schedule.revisit_spiders": "mailbox",
+            "schedule.digest_time": "08:30",
+        },
+    )
     specs = {j.id: j for j in job_specs(s)}
-    assert list(specs) == ["crawl:mailbox", "crawl:weibo", "revisit:mailbox", "retention",
-                           "alerts", "digest", "deliver"]
+    assert list(specs) == [
+        "crawl:mailbox",
+        "crawl:weibo",
+        "revisit:mailbox",
+        "retention",
+        "alerts",
+        "digest",
+        "deliver",
+    ]
     assert specs["crawl:weibo"].trigger_args == {"minutes": 30.0}
     assert specs["revisit:mailbox"].kwargs == {"spider": "mailbox", "revisit": True}
     assert specs["digest"].trigger_args == {"hour": 8, "minute": 30}
@@ -52,12 +65,17 @@ def test_job_specs_follow_settings():
 
 
 def test_run_once_survives_crash_and_hang(tmp_path):
-    env = _env(tmp_path, {"ok_spider": 30, "crash_spider": 30, "hang_spider": 30},
-               GOVPULSE_SCHEDULE_CRAWL_TIMEOUT_MIN="0.04",
-               GOVPULSE_SCHEDULE_REVISIT_SPIDERS="ok_mail")
+    env = _env(
+        tmp_path,
+        {"ok_spider": 30, "crash_spider": 30, "hang_spider": 30},
+        GOVPULSE_SCHEDULE_CRAWL_TIMEOUT_MIN="0.04",
+        GOVPULSE_SCHEDULE_REVISIT_SPIDERS="ok_mail",
+    )
     result = CliRunner().invoke(main, ["run", "--once"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    lines = {line.split()[1]: line for line in result.output.splitlines() if line[:3] in ("ok ", "ERR")}
+    lines = {
+        line.split()[1]: line for line in result.output.splitlines() if line[:3] in ("ok ", "ERR")
+    }
     assert "finished" in lines["crawl:ok_spider"]
     assert "crashed" in lines["crawl:crash_spider"] and "exit code 3" in lines["crawl:crash_spider"]
     assert "timeout" in lines["crawl:hang_spider"]
@@ -99,13 +117,22 @@ def _wait_for(predicate, timeout=30.0):
 def test_daemon_persists_jobs_refuses_twin_and_stops_on_sigterm(tmp_path):
     env = {**os.environ, **_env(tmp_path, {"hang_spider": 60})}
     log = tmp_path / "logs" / "crawl-hang_spider.log"
-    proc = subprocess.Popen([sys.executable, "-m", "govpulse.cli", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govpulse.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         assert _wait_for(lambda: log.is_file() and "pid=" in log.read_text()), "crawl never started"
         child = int(re.search(r"pid=(\d+)", log.read_text()).group(1))
-        twin = subprocess.run([sys.executable, "-m", "govpulse.cli", "run", "--once"], env=env,
-                              capture_output=True, text=True, timeout=60)
+        twin = subprocess.run(
+            [sys.executable, "-m", "govpulse.cli", "run", "--once"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert twin.returncode != 0 and "already running" in twin.stderr
         jobs_db = sqlite3.connect(tmp_path / "scheduler.db")
         ids = {r[0] for r in jobs_db.execute("SELECT id FROM apscheduler_jobs")}

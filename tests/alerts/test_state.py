@@ -21,9 +21,16 @@ def state(tmp_path):
 
 def _fire(state, fp="fp1", now=NOW, update_key=""):
     return state.upsert_firing(
-        fingerprint=fp, rule="urgent", severity="特急", title="特急留言", body="正文",
-        url="", group_key="urgent", labels={"rule": "urgent", "department": "水务局"},
-        update_key=update_key, now=now,
+        fingerprint=fp,
+        rule="urgent",
+        severity="特急",
+        title="特急留言",
+        body="正文",
+        url="",
+        group_key="urgent",
+        labels={"rule": "urgent", "department": "水务局"},
+        update_key=update_key,
+        now=now,
     )
 
 
@@ -45,12 +52,20 @@ def test_alert_dedup_and_resolve(state, tmp_path):
 
 def test_queue_and_deliveries(state):
     a, _ = _fire(state)
-    nid = state.enqueue(group_key="urgent", channel="dingtalk", severity="特急", title="t",
-                        body="b", alert_ids=[a], now=NOW)
+    nid = state.enqueue(
+        group_key="urgent",
+        channel="dingtalk",
+        severity="特急",
+        title="t",
+        body="b",
+        alert_ids=[a],
+        now=NOW,
+    )
     (n,) = state.due_notifications(NOW)
     assert n["id"] == nid
-    state.record_delivery(n, ok=False, error="HTTP 500", now=NOW,
-                          next_try=NOW + timedelta(seconds=30))
+    state.record_delivery(
+        n, ok=False, error="HTTP 500", now=NOW, next_try=NOW + timedelta(seconds=30)
+    )
     assert state.due_notifications(NOW) == []
     (n,) = state.due_notifications(NOW + timedelta(seconds=30))
     assert n["attempts"] == 1 and n["last_error"] == "HTTP 500"

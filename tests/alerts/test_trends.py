@@ -78,16 +78,18 @@ def test_message_terms_drops_stopwords_and_short_tokens():
 
 def _msg(i: int, text: str, at: datetime, source: str = "mailbox") -> Message:
     return Message(
-        id=make_id(source, f"t{i}"), source=Source(source), channel="市长信箱",
-        title=text, body=text, posted_at=at,
+        id=make_id(source, f"t{i}"),
+        source=Source(source),
+        channel="市长信箱",
+        title=text,
+        body=text,
+        posted_at=at,
     ).validate()
 
 
 def test_rising_terms_from_store(sqlite_store):
     msgs = [_msg(i, "小区供暖不热，暖气片冰凉", NOW - timedelta(hours=i + 1)) for i in range(8)]
-    msgs += [
-        _msg(100 + d, "道路维修进度咨询", NOW - timedelta(days=d, hours=3)) for d in range(8)
-    ]
+    msgs += [_msg(100 + d, "道路维修进度咨询", NOW - timedelta(days=d, hours=3)) for d in range(8)]
     sqlite_store.upsert_many(msgs)
     trends = rising_terms(sqlite_store, NOW, min_count=5)
     terms = {t.term: t for t in trends}
