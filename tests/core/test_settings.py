@@ -28,10 +28,10 @@ def test_precedence(tmp_path):
 def test_errors_are_clear(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[sla]\ndays = 'soon'\n", encoding="utf-8")
-    with pytest.raises(SettingsError, match="sla.days"):
+    with pytest.raises(SettingsError, match=r"sla\.days"):
         load(config=cfg, env={})
     cfg.write_text("[nope]\nx = 1\n", encoding="utf-8")
-    with pytest.raises(SettingsError, match="unknown setting 'nope.x'"):
+    with pytest.raises(SettingsError, match=r"unknown setting 'nope\.x'"):
         load(config=cfg, env={})
     with pytest.raises(SettingsError, match="does not exist"):
         load(config=tmp_path / "missing.toml", env={})
