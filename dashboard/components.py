@@ -106,6 +106,13 @@ def options(field: str, values: Sequence[str] = ()) -> list[dict[str, str]]:
     return [{"label": names.get(v, v), "value": v} for v in seen if v]
 
 
+def facet_options(ctx, fields: tuple[str, ...]) -> dict[str, list[str]]:
+    """Dropdown values found in the store (cached per process: a full facet scan)."""
+    from dashboard.queries import facet_options as query
+
+    return ctx.cached(("facets", fields, ctx.time_bucket()), lambda: query(ctx.store(), fields))
+
+
 def filter_bar(
     page: str,
     view: ViewState,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ class DashContext:
     store_source: Store | str
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(TZ))
     _local: threading.local = field(default_factory=threading.local, repr=False)
+    _memo: dict[Any, tuple[float, Any]] = field(default_factory=dict, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def store(self) -> Store:
         """The store for this process and thread."""
@@ -44,6 +47,36 @@ class DashContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """`compute()` memoised for ``dashboard.cache_seconds`` in this process.
+
+        Only for slow, slowly-changing views (rising terms read and cut every
+        message of the last days).  Callers put the time bucket they computed
+        for in the key, so a cached answer is at most one bucket old.  Each
+        process keeps its own small cache; nothing is shared or required for
+        correctness.
+        """
+        ttl = float(self.settings["dashboard.cache_seconds"])
+        if ttl <= 0:
+            return compute()
+        now = time.monotonic()
+        with self._memo_lock:
+            hit = self._memo.get(key)
+            if hit is not None and now - hit[0] < ttl:
+                return hit[1]
+        value = compute()
+        with self._memo_lock:
+            if len(self._memo) > 256:
+                self._memo.clear()
+            self._memo[key] = (now, value)
+        return value
+
+    def time_bucket(self) -> datetime:
+        """Now, floored to ``dashboard.cache_seconds`` (the clock cached views use)."""
+        now = self.now()
+        step = max(1, int(float(self.settings["dashboard.cache_seconds"])))
+        return datetime.fromtimestamp(int(now.timestamp()) // step * step, now.tzinfo)
 
     def sla(self, working_days: bool | None = None) -> Sla:
         sla = Sla.from_settings(self.settings)

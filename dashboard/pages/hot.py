@@ -21,7 +21,7 @@ WINDOWS = {"24": "近24小时", "72": "近3天", "168": "近7天"}
 
 
 def layout(ctx: DashContext, view: ViewState) -> html.Div:
-    facets = queries.facet_options(ctx.store(), ("region",))
+    facets = c.facet_options(ctx, ("region",))
     window = view.get("window") if view.get("window") in WINDOWS else "24"
     return html.Div(
         [
@@ -60,16 +60,25 @@ def register(app, ctx: DashContext) -> None:
 def render(ctx: DashContext, view: ViewState) -> tuple:
     hours = int(view.get("window") or 24)
     store = ctx.store()
-    df = queries.hot_terms(
-        store,
-        ctx.now(),
-        view.filters(),
-        limit=20,
-        window_hours=hours,
-        baseline_days=max(7, hours * 7 // 24),
-        only_rising=True,
-    )
+    df = rising(ctx, view.filters(), hours)
     return view.to_query(), figures.sparklines(df), _clusters(store, df)
+
+
+def rising(ctx: DashContext, filters, hours: int = 24):
+    """Rising terms for a filter, shared by 总览 and 热点 through the per-process cache."""
+    at = ctx.time_bucket()
+    return ctx.cached(
+        ("rising", filters, hours, at),
+        lambda: queries.hot_terms(
+            ctx.store(),
+            at,
+            filters,
+            limit=20,
+            window_hours=hours,
+            baseline_days=max(7, hours * 7 // 24),
+            only_rising=True,
+        ),
+    )
 
 
 def _clusters(store, df) -> html.Div:

@@ -11,6 +11,7 @@ from dash import Output, dcc, html
 from dashboard import components as c
 from dashboard import figures, queries
 from dashboard.context import DashContext
+from dashboard.pages import hot
 from dashboard.urlstate import ViewState, from_controls
 
 NAME = "overview"
@@ -26,7 +27,7 @@ def layout(ctx: DashContext, view: ViewState) -> html.Div:
     if view.since is None and view.until is None:
         today = ctx.now().date()
         view = view.with_(since=today - timedelta(days=DEFAULT_DAYS - 1), until=today)
-    facets = queries.facet_options(ctx.store(), ("region", "department"))
+    facets = c.facet_options(ctx, ("region", "department"))
     return html.Div(
         [
             dcc.Location(id=f"{NAME}-url", refresh=False),
@@ -91,9 +92,7 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
         queries.volume(store, filters, "source"), "每日消息量（按来源）", c.SOURCE_NAMES
     )
     by_topic = figures.volume(queries.volume(store, filters, "topic"), "每日消息量（按主题）")
-    terms = queries.hot_terms(
-        store, now, view.filters(since=None, until=None), limit=10, only_rising=True
-    )
+    terms = hot.rising(ctx, view.filters(since=None, until=None)).head(10)
     return (
         view.to_query(),
         str(today["total"]),

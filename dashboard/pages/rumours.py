@@ -33,7 +33,7 @@ SORTABLE = {"rumour_score": "rumour_score", "posted_at": "posted_at", "spread": 
 
 
 def layout(ctx: DashContext, view: ViewState) -> html.Div:
-    facets = queries.facet_options(ctx.store(), ("region",))
+    facets = c.facet_options(ctx, ("region",))
     return html.Div(
         [
             dcc.Location(id=f"{NAME}-url", refresh=False),

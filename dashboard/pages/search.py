@@ -27,7 +27,7 @@ SORTS = {
 
 
 def layout(ctx: DashContext, view: ViewState) -> html.Div:
-    facets = queries.facet_options(ctx.store(), ("region", "department"))
+    facets = c.facet_options(ctx, ("region", "department"))
     return html.Div(
         [
             dcc.Location(id=f"{NAME}-url", refresh=False),

@@ -28,7 +28,7 @@ def _controls_extra(group: str | None, days: str | None) -> dict[str, str]:
 
 
 def layout(ctx: DashContext, view: ViewState) -> html.Div:
-    facets = queries.facet_options(ctx.store(), ("region",))
+    facets = c.facet_options(ctx, ("region",))
     group = view.get("group") if view.get("group") in GROUPS else "department"
     days = "calendar" if view.get("days") == "calendar" else "working"
     return html.Div(

@@ -55,6 +55,13 @@ SETTINGS = [
         type="int",
     ),
     Setting(
+        "dashboard.cache_seconds",
+        300,
+        "How long each worker reuses slow, slowly-changing views (rising terms, "
+        "filter options); 0 disables.",
+        type="int",
+    ),
+    Setting(
         "dashboard.login_max_failures",
         5,
         "Failed logins for one user name before that name is locked for 15 minutes.",
