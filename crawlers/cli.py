@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 
 import click
@@ -36,7 +37,8 @@ def crawl_cmd(app: AppContext, name: str, revisit: bool, sites: str | None, boar
     if max_pages is not None:
         overrides["crawl.close_after_pages"] = max_pages
     settings = app.settings.with_overrides(overrides) if overrides else app.settings
-    process = CrawlerProcess(scrapy_settings(settings, name), install_root_handler=False)
+    scrapy_conf = scrapy_settings(settings, name)
+    process = CrawlerProcess(scrapy_conf, install_root_handler=False)
     kwargs: dict[str, object] = {"revisit": revisit}
     if sites and name == "mailbox":
         kwargs["sites"] = sites
@@ -53,6 +55,10 @@ def crawl_cmd(app: AppContext, name: str, revisit: bool, sites: str | None, boar
     )
     if stats.get("finish_reason") not in ("finished", "closespider_pagecount", "closespider_timeout"):
         sys.exit(1)
+    # JOBDIR exists to resume a killed run; after a clean finish its request
+    # fingerprints would make the next (incremental) run skip every list page.
+    if scrapy_conf.get("JOBDIR") and stats.get("finish_reason") == "finished":
+        shutil.rmtree(scrapy_conf["JOBDIR"], ignore_errors=True)
 
 
 @click.command("sandbox")

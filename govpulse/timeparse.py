@@ -75,7 +75,10 @@ def parse_time(raw: str | int | float | datetime | None, now: datetime | None = 
         )
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         seconds = raw / 1000 if raw > 1e11 else raw  # milliseconds from some APIs
-        return _check(datetime.fromtimestamp(seconds, TZ), str(raw))
+        try:
+            return _check(datetime.fromtimestamp(seconds, TZ), str(raw))
+        except (ValueError, OverflowError, OSError) as exc:  # NaN, inf, out-of-range epochs
+            raise TimeParseError(f"bad timestamp {raw!r}: {exc}") from None
 
     text = str(raw).strip().replace("\u3000", " ")
     if not text:
@@ -114,7 +117,7 @@ def parse_time(raw: str | int | float | datetime | None, now: datetime | None = 
             return _check(dt.replace(tzinfo=TZ) if dt.tzinfo is None else dt.astimezone(TZ), text)
         if "," in text and re.search(r"\d{4}", text):  # RFC 2822 (HTTP headers, RSS)
             return _check(parsedate_to_datetime(text).astimezone(TZ), text)
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:
         raise TimeParseError(f"bad time {text!r}: {exc}") from None
     raise TimeParseError(f"unrecognised time {text!r}")
 

@@ -33,7 +33,7 @@ class DiscuzPage(Page):
         if not text.strip():
             raise ParseError(f"{self.url}: empty page")
         self.check_blocked(text[:3000] if "<" in text[:200] else text)
-        return Selector(text=text)
+        return Selector(text=text, type="html")
 
     def when(self, node: Selector) -> Any:
         """A Discuz! time: the exact time from span@title, else the visible text."""

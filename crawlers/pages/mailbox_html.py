@@ -60,7 +60,7 @@ class SitePage(Page):
             raise ParseError(f"{self.url}: empty page")
         self.check_blocked(text)
         try:
-            return Selector(text=text)
+            return Selector(text=text, type="html")
         except (ValueError, TypeError) as exc:
             raise ParseError(f"{self.url}: unparsable HTML ({exc})") from None
 

@@ -1,0 +1,93 @@
+"""Pure pipeline steps: PII masking, normalising, near-duplicate linking, revisit schedule, spool."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from scrapy.exceptions import DropItem
+
+from crawlers.pii import mask_pii
+from crawlers.pipelines.dedupe import NearDuplicateIndex
+from crawlers.pipelines.normalise import normalise_item
+from crawlers.pipelines.store import schedule_revisit
+from crawlers.spool import Spool
+from govpulse.schema import TZ, Message, make_id
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=TZ)
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked", "kinds"),
+    [
+        ("电话13812345678", "电话138****5678", {"mobile"}),
+        ("电话+86 138-1234-5678。", "电话138****5678。", {"mobile"}),
+        ("座机0551-62345678", "座机0551-****5678", {"landline"}),
+        ("身份证34010419900101123X", "身份证340104***********X", {"id_number"}),
+        ("邮箱zhang.san@163.com", "邮箱z***@163.com", {"email"}),
+        ("车牌川A12345被剐", "车牌川A12***被剐", {"plate"}),
+        ("订单号20240101123456789012不是证件", "订单号20240101123456789012不是证件", set()),
+        ("无个人信息", "无个人信息", set()),
+    ],
+)
+def test_mask_pii(raw, masked, kinds):
+    text, counts = mask_pii(raw)
+    assert text == masked and set(counts) == kinds
+
+
+def test_normalise_item():
+    item = {
+        "source": "mailbox", "source_id": "chuzhou:1", "channel": " 滁州市市长信箱 ", "title": "  噪音\u3000问题 ",
+        "body": "<p>第一段</p><p>第二段&amp;</p>", "posted_at": "2024年1月2日 10:23", "replied_at": "bogus date",
+        "author": "李四", "_parent_source_id": "chuzhou:0", "extra": {"site": "chuzhou"},
+    }
+    out, notes = normalise_item(item, NOW)
+    assert out["id"] == make_id("mailbox", "chuzhou:1") and out["parent_id"] == make_id("mailbox", "chuzhou:0")
+    assert out["title"] == "噪音 问题" and out["body"] == "第一段\n第二段&" and out["channel"] == "滁州市市长信箱"
+    assert out["posted_at"] == datetime(2024, 1, 2, 10, 23, tzinfo=TZ) and out["replied_at"] is None
+    assert notes and "replied_at" in notes[0]
+    assert out["author"] != "李四" and out["author"].startswith("u")
+    assert out["extra"]["source_id"] == "chuzhou:1" and "_parent_source_id" not in out
+    Message(**out).validate()
+    with pytest.raises(DropItem):
+        normalise_item({"source": "mailbox", "channel": "x"}, NOW)
+
+
+def test_near_duplicates_are_linked_not_dropped():
+    idx = NearDuplicateIndex(threshold=0.7, min_chars=10)
+    a = "我是幸福里小区的居民，物业长期不维修电梯，电梯多次困人，业主多次投诉无人处理，希望督促物业尽快维修电梯。"
+    assert idx.find_or_add("m1", a) is None
+    assert idx.find_or_add("f1", a + "（已向市长信箱反映，再发一次）") == "m1"
+    assert idx.find_or_add("x1", "河道发黑发臭，夏天蚊虫很多，希望尽快治理河道污染，还居民一个干净的环境。") is None
+    assert idx.find_or_add("short", "顶") is None
+
+
+def test_revisit_schedule_backs_off_then_gives_up():
+    hours = [1, 6, 24]
+    m = Message(id="m1", source="mailbox", channel="c", body="x").validate()
+    schedule_revisit(m, None, hours, NOW)
+    assert m.extra["revisit_step"] == 0 and m.extra["revisit_at"] == (NOW + timedelta(hours=1)).isoformat()
+    prev = m
+    for step, h in ((1, 6), (2, 24)):
+        nxt = Message(id="m1", source="mailbox", channel="c", body="x").validate()
+        schedule_revisit(nxt, prev, hours, NOW)
+        assert nxt.extra["revisit_step"] == step and nxt.extra["revisit_at"] == (NOW + timedelta(hours=h)).isoformat()
+        prev = nxt
+    last = Message(id="m1", source="mailbox", channel="c", body="x").validate()
+    schedule_revisit(last, prev, hours, NOW)
+    assert last.extra["revisit_at"] == "never"
+    done = Message(id="m1", source="mailbox", channel="c", body="x", reply_body="已办理").validate()
+    schedule_revisit(done, prev, hours, NOW)
+    assert done.extra["revisit_at"] == "done"
+
+
+def test_spool_replays_into_store(tmp_path, sqlite_store):
+    spool = Spool(tmp_path / "spool")
+    msgs = [Message(id=f"m{i}", source="forum", channel="b", body=f"正文{i}", posted_at=NOW).validate() for i in range(5)]
+    spool.write("forum", msgs[:3])
+    spool.write("forum", msgs[3:])
+    (tmp_path / "spool" / "forum.jsonl").open("a").write("{not json\n")
+    assert spool.pending() == 6
+    assert spool.replay(sqlite_store) == 5
+    assert spool.pending() == 0
+    assert {m.id for m in sqlite_store.get_many([m.id for m in msgs])} == {m.id for m in msgs}
