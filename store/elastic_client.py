@@ -127,8 +127,8 @@ class ConnectionOptions:
         )
 
 
-def detect_flavour(options: ConnectionOptions) -> str:
-    """Ask the root endpoint whether this is Elasticsearch or OpenSearch.
+def detect_cluster(options: ConnectionOptions) -> tuple[str, int | None]:
+    """Ask the root endpoint: ("elasticsearch" | "opensearch", major version or None).
 
     Done with plain urllib3 because the official client refuses to talk to
     anything that is not Elasticsearch, so it cannot be used to find out.
@@ -157,7 +157,10 @@ def detect_flavour(options: ConnectionOptions) -> str:
     if resp.status >= 400:
         raise _classify(resp.status, info, resp.data.decode("utf-8", "replace"))
     version = info.get("version", {}) if isinstance(info, dict) else {}
-    return "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"
+    number = str(version.get("number", ""))
+    major = int(number.split(".")[0]) if number.split(".")[0].isdigit() else None
+    flavour = "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"
+    return flavour, major
 
 
 def _dump_ndjson(lines: list[Any]) -> str:
@@ -169,8 +172,17 @@ class ElasticsearchClient:
 
     flavour = "elasticsearch"
 
-    def __init__(self, options: ConnectionOptions, **client_kwargs: Any) -> None:
+    def __init__(
+        self, options: ConnectionOptions, server_major: int | None = None, **client_kwargs: Any
+    ) -> None:
         from elasticsearch import Elasticsearch
+        from elasticsearch import __versionstr__ as client_version
+
+        # The client asks for "compatible-with=<its own major>", which a cluster
+        # one major older refuses; ask for the cluster's own major instead.
+        self._compat: str | None = None
+        if server_major and server_major != int(client_version.split(".")[0]):
+            self._compat = str(server_major)
 
         kwargs: dict[str, Any] = {
             "request_timeout": options.timeout,
@@ -197,9 +209,14 @@ class ElasticsearchClient:
     ) -> Any:
         from elastic_transport import ApiError, TransportError
 
-        headers = {"accept": "application/json"}
+        if self._compat:
+            json_type = f"application/vnd.elasticsearch+json; compatible-with={self._compat}"
+            ndjson_type = f"application/vnd.elasticsearch+x-ndjson; compatible-with={self._compat}"
+        else:
+            json_type, ndjson_type = "application/json", "application/x-ndjson"
+        headers = {"accept": json_type}
         if body is not None:
-            headers["content-type"] = "application/x-ndjson" if ndjson else "application/json"
+            headers["content-type"] = ndjson_type if ndjson else json_type
             if ndjson:
                 body = _dump_ndjson(body)
         try:
@@ -272,10 +289,17 @@ class OpenSearchClient:
 
 def make_client(options: ConnectionOptions, flavour: str = "auto") -> SearchClient:
     """Build the client for `flavour` ("auto" asks the cluster which it is)."""
-    if flavour == "auto":
-        flavour = detect_flavour(options)
+    major: int | None = None
+    if flavour in ("auto", "elasticsearch"):
+        try:
+            detected, major = detect_cluster(options)
+        except StoreUnavailable:
+            if flavour == "auto":
+                raise
+            detected = flavour  # down now; the client's own media type is the best guess
+        flavour = detected if flavour == "auto" else flavour
     if flavour == "elasticsearch":
-        return ElasticsearchClient(options)
+        return ElasticsearchClient(options, server_major=major)
     if flavour == "opensearch":
         return OpenSearchClient(options)
     raise StoreError(f"store.es_client must be auto, elasticsearch or opensearch, not {flavour!r}")

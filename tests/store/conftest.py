@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -42,12 +43,14 @@ def osmem_compat_node_class() -> type:
     from elastic_transport._node._base import NodeApiResponse
 
     class OsmemCompatNode(Urllib3HttpNode):  # test-only, see the banner above
+        seen_media_types: ClassVar[list[str]] = []  # what the client sent, for assertions
         def perform_request(
             self, method, target, body=None, headers=None, request_timeout=None, **kw
         ):  # type: ignore[no-untyped-def]
             fixed = HttpHeaders()
             for key, value in (headers or {}).items():
                 if key.lower() in ("content-type", "accept"):
+                    OsmemCompatNode.seen_media_types.append(value)
                     value = (
                         value.replace(
                             "application/vnd.elasticsearch+x-ndjson", "application/x-ndjson"

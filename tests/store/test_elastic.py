@@ -334,6 +334,19 @@ def test_cli_copy_reindex_info(osmem, tmp_path, monkeypatch):
     assert res.exit_code != 0 and "not an Elasticsearch" in res.output
 
 
+def test_elasticsearch_client_speaks_the_cluster_major(osmem):
+    """A 9.x client asks an 8.x cluster for compatible-with=8, not its own 9."""
+    from store.elastic_client import ElasticsearchClient
+    from tests.store.conftest import osmem_compat_node_class
+
+    node = osmem_compat_node_class()
+    client = ElasticsearchClient(ConnectionOptions.from_url(osmem.url), server_major=8, node_class=node)
+    client.request("POST", "/_search", {"size": 0})
+    client.close()
+    assert node.seen_media_types
+    assert all(t.endswith("compatible-with=8") for t in node.seen_media_types)
+
+
 def test_connection_options_from_url_and_settings():
     opts = ConnectionOptions.from_url(
         "https://elastic:p%40ss@es.example:9243/proxy/", {"store.es_timeout": 5}
