@@ -44,6 +44,7 @@ def osmem_compat_node_class() -> type:
 
     class OsmemCompatNode(Urllib3HttpNode):  # test-only, see the banner above
         seen_media_types: ClassVar[list[str]] = []  # what the client sent, for assertions
+
         def perform_request(
             self, method, target, body=None, headers=None, request_timeout=None, **kw
         ):  # type: ignore[no-untyped-def]

@@ -340,7 +340,9 @@ def test_elasticsearch_client_speaks_the_cluster_major(osmem):
     from tests.store.conftest import osmem_compat_node_class
 
     node = osmem_compat_node_class()
-    client = ElasticsearchClient(ConnectionOptions.from_url(osmem.url), server_major=8, node_class=node)
+    client = ElasticsearchClient(
+        ConnectionOptions.from_url(osmem.url), server_major=8, node_class=node
+    )
     client.request("POST", "/_search", {"size": 0})
     client.close()
     assert node.seen_media_types
