@@ -17,7 +17,7 @@ PATH = "/timeliness"
 TITLE = "回复时效"
 IN_NAV = True
 FIELDS = ("source", "region", "topic")
-GROUPS = {"department": "按部门", "replier": "按答复单位"}
+GROUPS = {"department": "按部门", "channel": "按收信领导/渠道", "replier": "按答复单位"}
 
 
 def _controls_extra(group: str | None, days: str | None) -> dict[str, str]:
@@ -171,13 +171,13 @@ def render_table(ctx: DashContext, view: ViewState, page: int, sort_by) -> tuple
 
 def render_overdue(ctx: DashContext, view: ViewState, group: str) -> html.Div:
     field = view.get("group") or "department"
-    if field != "department":
+    if field == "replier":
         # Open letters have no replier yet, so only departments have overdue lists.
         return html.P(
             "按答复单位分组时没有超期明细（未答复来信尚无答复单位）。", className="gp-muted"
         )
     df = queries.overdue(
-        ctx.store(), view.filters(department=group), _sla(ctx, view), ctx.now(), limit=100
+        ctx.store(), view.filters(**{field: group}), _sla(ctx, view), ctx.now(), limit=100
     )
     title = html.H3(f"{group}：超期未答复来信 {len(df)} 件")
     if df.empty:

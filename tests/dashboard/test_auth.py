@@ -198,3 +198,11 @@ def test_logout_needs_post_with_token(app):
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client.get("/").status_code == 302
     assert page
+
+
+def test_login_page_escapes_reflected_values(app):
+    client = app.server.test_client()
+    page = client.get('/login?next=/"><script>alert(1)</script>').get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+    login_page = client.get("/login?next=//evil.example/x").get_data(as_text=True)
+    assert 'name="next" value="/"' in login_page

@@ -184,7 +184,9 @@ def test_detail_renders_payloads_as_text(dash_ctx):
 
 def test_search_pages_highlights_and_export_links(dash_ctx, filled_store):
     view = parse("?q=噪音扰民&source=weibo")
-    _url, summary, hits, _pageinfo, prev_off, next_off, _xlsx, csv_link = search.render(dash_ctx, view)
+    _url, summary, hits, _pageinfo, prev_off, next_off, _xlsx, csv_link = search.render(
+        dash_ctx, view
+    )
     total = filled_store.count("噪音扰民", Filters(source=("weibo",)))
     assert summary.startswith(f"共 {total} 条") and prev_off and not next_off
     assert "Mark('噪音扰民')" in str(hits)
@@ -262,3 +264,26 @@ def _walk(component):
             yield from _walk(child)
     elif children is not None and not isinstance(children, str | int | float):
         yield from _walk(children)
+
+
+def test_detail_links_duplicate_to_its_original(dash_ctx, filled_store):
+    import dataclasses
+
+    original, copy = fixture_messages()[0], fixture_messages()[3]
+    filled_store.upsert(dataclasses.replace(copy, duplicate_of=original.id))
+    text = str(detail.layout(dash_ctx, parse(f"?id={copy.id}")))
+    assert "重复于（领导信箱）" in text and f"/message?id={original.id}" in text
+
+
+def test_timeliness_by_channel_and_its_overdue_list(dash_ctx, filled_store):
+    view = parse("?group=channel")
+    data, _ = timeliness.render_table(dash_ctx, view, 0, None)
+    assert {r["group"] for r in data} == {"市长信箱", "问政论坛", "@平安南山"}
+    box = str(timeliness.render_overdue(dash_ctx, view, "市长信箱"))
+    expected = len(
+        filled_store.overdue(filters=Filters(channel=("市长信箱",)), sla=dash_ctx.sla(), now=NOW)
+    )
+    assert f"超期未答复来信 {expected} 件" in box
+    assert "没有超期明细" in str(
+        timeliness.render_overdue(dash_ctx, parse("?group=replier"), "市人社局")
+    )
