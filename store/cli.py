@@ -182,11 +182,17 @@ def copy_cmd(
     checkpoint = checkpoint or _default_checkpoint(app.data_dir, src, dst)
     source = _open(src, app.settings)
     target = _open(dst, app.settings)
+    spooled = 0
     try:
         from tqdm import tqdm
 
+        ensure = getattr(target, "ensure_indices", None)
+        if callable(ensure):
+            ensure()  # fail fast: a copy into a cluster that is down would only fill the spool
         with tqdm(unit="msg", desc="copy", disable=not sys.stderr.isatty()) as bar:
             result = copy_store(source, target, checkpoint, size, restart, progress=bar.update)
+        spool = getattr(target, "spool", None)
+        spooled = spool.pending() if spool is not None else 0
     except StoreError as exc:
         raise click.ClickException(
             f"copy stopped: {exc} (run again to resume from {checkpoint})"
@@ -194,6 +200,12 @@ def copy_cmd(
     finally:
         source.close()
         target.close()
+    if spooled:
+        click.echo(
+            f"warning: {spooled} writes are spooled because {dst} was unavailable; "
+            f"they are kept and sent by: govpulse --store {dst} store replay",
+            err=True,
+        )
     if result["already_done"]:
         click.echo(f"already copied (checkpoint {checkpoint}); use --restart to copy again")
         return
@@ -209,8 +221,15 @@ def copy_cmd(
         sys.exit(1)
 
 
+def _app_store(app: AppContext) -> Store:
+    try:
+        return app.store()
+    except StoreError as exc:
+        raise click.ClickException(f"{app.store_url}: {exc}") from None
+
+
 def _elastic(app: AppContext) -> Any:
-    store = app.store()
+    store = _app_store(app)
     from store.elastic import ElasticStore
 
     if not isinstance(store, ElasticStore):
@@ -257,7 +276,16 @@ def replay_cmd(app: AppContext) -> None:
 @click.pass_obj
 def info_cmd(app: AppContext) -> None:
     """Show the store, its index version, message count and spool."""
-    store = app.store()
-    info = store.info() if hasattr(store, "info") else {"url": store.url, "messages": store.count()}
+    store = _app_store(app)
+    try:
+        info = (
+            store.info()
+            if hasattr(store, "info")
+            else {"url": store.url, "messages": store.count()}
+        )
+    except StoreError as exc:
+        raise click.ClickException(f"{store.url}: {exc}") from None
     for key, value in info.items():
         click.echo(f"{key}: {value}")
+    if "error" in info:
+        sys.exit(1)
