@@ -72,6 +72,15 @@ class EngineConfig:
 
     @classmethod
     def from_settings(cls, s: Mapping[str, Any]) -> EngineConfig:
+        """Build from settings; ValueError names the setting that is malformed."""
+        rules = s["alerts.inhibit_rules"] or []
+        if not isinstance(rules, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("target", {}), dict) for r in rules
+        ):
+            raise ValueError("alerts.inhibit_rules must be a JSON list of {source, target, equal}")
+        limits = s["alerts.rate_limits"] or {}
+        if not isinstance(limits, dict):
+            raise ValueError("alerts.rate_limits must be a JSON object: channel -> per minute")
         return cls(
             group_by=tuple(s["alerts.group_by"]),
             group_wait=timedelta(seconds=int(s["alerts.group_wait_s"])),

@@ -106,6 +106,9 @@ def _hhmm(text: str, key: str) -> time | None:
 
 def job_specs(settings: Settings) -> list[JobSpec]:
     """Every job the settings ask for, in the order `--once` runs them."""
+    from alerts.engine import EngineConfig
+
+    EngineConfig.from_settings(settings)  # fail at start, not at 3 am, on bad alerts.* values
     specs: list[JobSpec] = []
     spiders = settings["schedule.spiders"] or {}
     if not isinstance(spiders, dict):

@@ -160,3 +160,96 @@ def test_split_text_keeps_everything():
     assert "".join(parts) == text
     assert all(len(p.encode()) <= 3800 for p in parts)
     assert split_text("短", 3800) == ["短"]
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, written as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_email_starttls_with_login(tmp_path):
+    """STARTTLS against a TLS-requiring aiosmtpd server, with AUTH, trusting its certificate."""
+    import socket
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append((session.auth_data, envelope))
+            return "250 OK"
+
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"duty" and auth_data.password == b"p@ss"
+        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(
+        Handler(),
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=ctx,
+        require_starttls=True,
+        authenticator=check,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        url = (
+            f"smtp://duty:p%40ss@127.0.0.1:{port}/?from=alerts@gov.example&to=duty@gov.example"
+            f"&security=starttls&cafile={cert}"
+        )
+        n = build_notifier("email", _settings(**{"alerts.email_url": url}), tmp_path)
+        n.send("【特急】测试", "加密投递")
+        assert len(received) == 1 and received[0][0].login == b"duty"
+        untrusted = build_notifier(
+            "email", _settings(**{"alerts.email_url": url.split("&cafile")[0]}), tmp_path
+        )
+        with pytest.raises(DeliveryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+            untrusted.send("t", "b")
+        assert len(received) == 1
+    finally:
+        controller.stop()

@@ -147,3 +147,46 @@ def test_daemon_persists_jobs_refuses_twin_and_stops_on_sigterm(tmp_path):
     assert "scheduler stopped" in out.decode()
     with pytest.raises(ProcessLookupError):  # the hanging crawl was terminated too
         os.kill(child, 0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("GOVPULSE_ALERTS_QUIET_HOURS", "night", "quiet hours"),
+        ("GOVPULSE_SCHEDULE_SPIDERS", "[1, 2]", "schedule.spiders"),
+        ("GOVPULSE_ALERTS_INHIBIT_RULES", '{"a": 1}', "alerts.inhibit_rules"),
+    ],
+)
+def test_bad_schedule_settings_fail_at_start(tmp_path, key, value, message):
+    result = CliRunner().invoke(main, ["run", "--once"], env={**_env(tmp_path, {}), key: value})
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / "alerts.db").exists()  # nothing ran
+
+
+def test_retention_job_deletes_old_messages(tmp_path):
+    from datetime import datetime, timedelta
+
+    from alerts import jobs
+    from govpulse.schema import TZ, Message, Source, make_id
+    from store.sqlite import SQLiteStore
+
+    now = datetime.now(TZ).replace(microsecond=0)
+    with SQLiteStore(tmp_path / "govpulse.db") as store:
+        store.upsert_many(
+            [
+                Message(
+                    id=make_id("forum", str(d)),
+                    source=Source.FORUM,
+                    channel="问政",
+                    body=f"帖子{d}",
+                    posted_at=now - timedelta(days=d),
+                ).validate()
+                for d in (1, 10, 400)
+            ]
+        )
+    jobs.configure(load(env={}, cli={"data_dir": str(tmp_path)}))
+    assert jobs.retention_job() == 0  # 0 days: keep everything
+    jobs.configure(load(env={}, cli={"data_dir": str(tmp_path), "schedule.retention_days": "30"}))
+    assert jobs.retention_job() == 1
+    with SQLiteStore(tmp_path / "govpulse.db") as store:
+        assert store.count() == 2
