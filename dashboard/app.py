@@ -60,6 +60,7 @@ def create_app(
         suppress_callback_exceptions=True,
         serve_locally=True,
         compress=False,
+        on_error=_on_error,
     )
     app.gp_context = ctx  # type: ignore[attr-defined]
     auth.install(server, ctx)
@@ -127,9 +128,25 @@ def _shell() -> html.Div:
                 ],
                 className="gp-header",
             ),
+            html.Div(id="gp-flash", role="alert"),
             html.Main(id="page-content", className="gp-main"),
         ]
     )
+
+
+def _on_error(exc: Exception) -> None:
+    """Show callback failures in the banner instead of a broken page.
+
+    Store trouble (locked, down) is expected and said plainly; anything else
+    is logged with its traceback and shown without internals.
+    """
+    if isinstance(exc, StoreError):
+        log.warning("callback: store error: %s", exc)
+        text = f"数据存储暂不可用，请稍后重试（{exc}）"
+    else:
+        log.exception("callback failed", exc_info=exc)
+        text = "页面更新失败，请刷新重试；如持续出现请联系管理员。"
+    dash.set_props("gp-flash", {"children": html.Div(text, className="gp-error")})
 
 
 def _nav(active: str) -> list[Any]:

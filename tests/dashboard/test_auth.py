@@ -206,3 +206,43 @@ def test_login_page_escapes_reflected_values(app):
     assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
     login_page = client.get("/login?next=//evil.example/x").get_data(as_text=True)
     assert 'name="next" value="/"' in login_page
+
+
+def test_store_failure_in_a_callback_shows_a_banner(app, filled_store, monkeypatch):
+    from store.base import StoreUnavailable
+
+    client = app.server.test_client()
+    login(client)
+    client.get("/")
+    token = client.get_cookie("_csrf_token").value
+
+    def down(*args, **kwargs):
+        raise StoreUnavailable("database is locked")
+
+    monkeypatch.setattr(filled_store, "search", down)
+    body = {
+        "output": "..rumours-url.search...rumours-table.data...rumours-table.page_count...rumours-scatter.figure..",
+        "outputs": [
+            {"id": "rumours-url", "property": "search"},
+            {"id": "rumours-table", "property": "data"},
+            {"id": "rumours-table", "property": "page_count"},
+            {"id": "rumours-scatter", "property": "figure"},
+        ],
+        "inputs": [
+            {"id": f"rumours-f-{f}", "property": "value", "value": []}
+            for f in ("source", "region", "topic", "status")
+        ]
+        + [
+            {"id": "rumours-f-dates", "property": "start_date", "value": None},
+            {"id": "rumours-f-dates", "property": "end_date", "value": None},
+            {"id": "rumours-table", "property": "page_current", "value": 0},
+            {"id": "rumours-table", "property": "sort_by", "value": []},
+            {"id": "rumours-refresh", "property": "data", "value": 0},
+        ],
+        "changedPropIds": [],
+        "state": [],
+    }
+    response = client.post("/_dash-update-component", json=body, headers={"X-CSRFToken": token})
+    text = response.get_data(as_text=True)
+    assert response.status_code in (200, 204), text
+    assert "数据存储暂不可用" in json.dumps(response.get_json(), ensure_ascii=False)
