@@ -154,7 +154,7 @@ class ElasticStore(Store):
         self.spooled = 0
         self._ready = False
         self._lock = threading.RLock()
-        self._last_replay_attempt = 0.0
+        self._last_replay_attempt = float("-inf")
         self._seq_last = 0
 
     @classmethod

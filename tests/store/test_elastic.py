@@ -116,6 +116,27 @@ def test_server_stopped_mid_ingest_loses_nothing(own_server, kind, tmp_path):
     store.close()
 
 
+def test_spool_left_by_a_previous_process_is_replayed_first(own_server, tmp_path):
+    settings = {
+        "store.es_spool_path": str(tmp_path / "s.sqlite"),
+        "store.es_retries": 0,
+        "store.es_replicas": 0,
+        "store.es_prefix": "handover",
+    }
+    own_server.stop()
+    crashed = ElasticStore.from_url(own_server.url, settings)
+    crashed.upsert_many(letters(30))
+    crashed.add_crawl_event(CrawlEvent("mailbox", "mailbox", "crashed", T0, ok=False))
+    crashed.close()
+    own_server.start()
+    fresh = ElasticStore.from_url(own_server.url, settings)
+    stats = fresh.upsert_many(letters(5, start=30))
+    assert stats.inserted == 5 and fresh.spool.pending() == 0
+    assert fresh.count() == 35
+    assert [e.kind for e in fresh.crawl_events()] == ["crashed"]
+    fresh.close()
+
+
 def test_store_opens_and_spools_while_cluster_is_down(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     store = ElasticStore.from_url(
