@@ -35,19 +35,28 @@ SETTINGS = [
     ),
     Setting("store.es_username", "", "Cluster user name (or put user:password@ in the URL)."),
     Setting("store.es_password", "", "Cluster password.", secret=True),
-    Setting("store.es_api_key", "", "Cluster API key (base64 id:key); used instead of a password.", secret=True),
+    Setting(
+        "store.es_api_key",
+        "",
+        "Cluster API key (base64 id:key); used instead of a password.",
+        secret=True,
+    ),
     Setting("store.es_verify_certs", True, "Verify the cluster's TLS certificate.", type="bool"),
     Setting("store.es_ca_certs", "", "CA bundle (PEM path) for a cluster with a private CA."),
     Setting("store.es_timeout", 30.0, "Seconds to wait for one cluster request.", type="float"),
     Setting("store.es_shards", 1, "Primary shards of a new message index.", type="int"),
-    Setting("store.es_replicas", 1, "Replicas of a new index (0 on a single-node cluster).", type="int"),
+    Setting(
+        "store.es_replicas", 1, "Replicas of a new index (0 on a single-node cluster).", type="int"
+    ),
     Setting(
         "store.es_refresh",
         True,
         "Refresh after each write call so the next read sees it; false for faster bulk loads.",
         type="bool",
     ),
-    Setting("store.es_retries", 3, "Retries of a busy/unreachable request before spooling.", type="int"),
+    Setting(
+        "store.es_retries", 3, "Retries of a busy/unreachable request before spooling.", type="int"
+    ),
     Setting(
         "store.es_retry_backoff_s",
         0.5,
@@ -64,5 +73,12 @@ SETTINGS = [
         30.0,
         "While writes are spooled, how often (seconds) a new write first tries to replay them.",
         type="float",
+    ),
+    Setting(
+        "store.index_workers",
+        1,
+        "Processes that cut text for the full-text index during large writes "
+        "(bulk imports); 1 cuts inline.",
+        type="int",
     ),
 ]
