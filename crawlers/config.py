@@ -6,6 +6,7 @@ build Scrapy's settings here, so the two entry points crawl identically.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,16 @@ def scrapy_settings(gp: Settings, spider: str | None = None) -> dict[str, Any]:
     if jobdir.lower() != "off" and spider:
         out["JOBDIR"] = str(Path(jobdir) / spider if jobdir else data_dir / "jobs" / spider)
     if gp["crawl.redis_url"]:
+        # Keys are per run: a finished run's fingerprints must not hide the pages
+        # of the next scheduled run (incremental crawls revisit list pages).
+        run = str(gp["crawl.redis_run"] or datetime.now(UTC).strftime("%Y%m%d%H"))
         out.update(
             {
                 "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
                 "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-                "SCHEDULER_PERSIST": True,
+                "SCHEDULER_PERSIST": True,  # a worker that finishes first must not wipe its peers' queue
+                "SCHEDULER_QUEUE_KEY": f"%(spider)s:{run}:requests",
+                "SCHEDULER_DUPEFILTER_KEY": f"%(spider)s:{run}:dupefilter",
                 "REDIS_URL": gp["crawl.redis_url"],
             }
         )

@@ -204,6 +204,13 @@ SETTINGS = [
         "Redis URL (redis://host:6379/0): share the request queue and de-duplication "
         "across machines through scrapy-redis (empty: local queue).",
     ),
+    Setting(
+        "crawl.redis_run",
+        "",
+        "Name of the shared run in Redis: workers with the same name share one queue and one "
+        "set of seen requests (empty: the current UTC hour, so the workers of one scheduled "
+        "run meet and the next run starts fresh).",
+    ),
     # -- practice site ---------------------------------------------------------
     Setting("crawl.sandbox_seed", 42, "Seed of the practice site's generated content.", type="int"),
     Setting(

@@ -7,6 +7,7 @@ a sandbox served on 127.0.0.1 by the test, with a fixed clock.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -141,10 +142,17 @@ def _free_port() -> int:
 
 
 def test_scale_out_through_redis(tmp_path, site):
+    """Two workers share one Redis queue: together they crawl everything exactly once."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     import redis
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    assert crawl(ref, site, "forum", "--boards", "41,42").returncode == 0
+    with open_db(ref) as db:
+        expected = {m.id for m in db.iter_messages()}
 
     port = _free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -157,18 +165,21 @@ def test_scale_out_through_redis(tmp_path, site):
                 break
             except redis.ConnectionError:
                 time.sleep(0.1)
-        res = crawl(tmp_path, site, "forum", "--boards", "41", GOVPULSE_CRAWL_REDIS_URL=f"redis://127.0.0.1:{port}/0")
-        assert res.returncode == 0, res.stderr[-3000:]
-        assert "scrapy_redis.scheduler.Scheduler" in res.stderr
-        assert client.scard("forum:dupefilter") > 5  # shared request fingerprints live in Redis
-        with open_db(tmp_path) as db:
-            first = db.count()
-        assert first > 5
-        # A second worker sharing the queue skips every request the first already made.
-        res2 = crawl(tmp_path, site, "forum", "--boards", "41", GOVPULSE_CRAWL_REDIS_URL=f"redis://127.0.0.1:{port}/0",
-                     GOVPULSE_CRAWL_INCREMENTAL="false")
-        assert res2.returncode == 0, res2.stderr[-3000:]
-        assert "'dupefilter/filtered'" in res2.stderr
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        env = env_for(shared, site, GOVPULSE_CRAWL_REDIS_URL=f"redis://127.0.0.1:{port}/0", GOVPULSE_CRAWL_REDIS_RUN="t1",
+                      GOVPULSE_CRAWL_DOWNLOAD_DELAY="0.05", GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="2")
+        cmd = [sys.executable, "-m", "govpulse.cli", "crawl", "forum", "--boards", "41,42"]
+        workers = [subprocess.Popen(cmd, cwd=shared, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [w.communicate(timeout=240) for w in workers]
+        assert all(w.returncode == 0 for w in workers), outs[0][1][-2000:]
+        assert all("scrapy_redis.scheduler.Scheduler" in err for _, err in outs)
+        pages = [int(m.group(1)) if (m := re.search(r"'response_received_count': (\d+)", err)) else 0 for _, err in outs]
+        assert all(p > 1 for p in pages), pages  # both workers took requests from the shared queue
+        assert client.scard("forum:t1:dupefilter") >= len(expected) // 2
+        with open_db(shared) as db:
+            got = [m.id for m in db.iter_messages()]
+        assert len(got) == len(set(got)) and set(got) == expected
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(10)
