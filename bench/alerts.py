@@ -32,6 +32,7 @@ Skips cleanly when the shared data is absent.  Run:
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import os
 import statistics
@@ -67,7 +68,9 @@ def load_snapshots(path: Path) -> list[tuple[datetime, list[tuple[int, list[str]
     return sorted(by_time.items())
 
 
-def rising_per_snapshot(snaps, k: float, min_count: int) -> list[set[str]]:
+def rising_per_snapshot(
+    snaps, k: float, min_count: int, volume_adjust: bool = True
+) -> list[set[str]]:
     """Terms the detector calls rising at each snapshot."""
     out: list[set[str]] = []
     for i, (at, _) in enumerate(snaps):
@@ -87,6 +90,7 @@ def rising_per_snapshot(snaps, k: float, min_count: int) -> list[set[str]]:
             k=k,
             min_count=min_count,
             only_rising=True,
+            volume_adjust=volume_adjust,
         )
         out.append({t.term for t in trends})
     return out
@@ -174,6 +178,9 @@ def hot_search(data: Path, runs: int, k: float, min_count: int) -> None:
     results = {
         f"detector k={k:g}": score(rising_per_snapshot(snaps, k, min_count), top10),
         f"detector k={k - 1:g}": score(rising_per_snapshot(snaps, k - 1, min_count), top10),
+        f"detector k={k:g} raw counts": score(
+            rising_per_snapshot(snaps, k, min_count, volume_adjust=False), top10
+        ),
         "baseline: volume only": score(volume_per_snapshot(snaps, min_count), top10),
         "baseline: new term": score(new_per_snapshot(snaps), top10),
     }
@@ -253,7 +260,13 @@ def sandbox(days: int, k: float, min_count: int) -> None:
         f"{'rule variant':<22}{'event days':>11}{'caught':>8}{'recall':>8}{'daily events':>14}"
         f"{'precision':>11}{'median hour caught':>20}"
     )
-    for min_sources in (1, 2):
+    times = [r.at for r in rows]
+    variants = [
+        ("volume-adjusted", True, 1),
+        ("raw counts", False, 1),
+        ("adjusted, 2 sources", True, 2),
+    ]
+    for label, adjust, min_sources in variants:
         caught_hour: dict[int, int] = {}
         detections = hits = 0
         for day in range(first_day, now_day):
@@ -262,12 +275,13 @@ def sandbox(days: int, k: float, min_count: int) -> None:
                 now = start + timedelta(hours=hour)
                 lo = now - timedelta(days=8)
                 trends = detect_rising(
-                    [r for r in rows if lo <= r.at < now],
+                    rows[bisect.bisect_left(times, lo) : bisect.bisect_left(times, now)],
                     now,
                     limit=50,
                     k=k,
                     min_count=min_count,
                     only_rising=True,
+                    volume_adjust=adjust,
                 )
                 events = merge_events([t for t in trends if len(t.sources) >= min_sources])
                 today = truth_terms(day)
@@ -283,7 +297,7 @@ def sandbox(days: int, k: float, min_count: int) -> None:
                     hits += sum(1 for ev in events if {t.term for t in ev} & truth)
         hours = sorted(caught_hour.values())
         print(
-            f"{f'min_sources={min_sources}':<22}{len(event_days):>11}{len(caught_hour):>8}"
+            f"{label:<22}{len(event_days):>11}{len(caught_hour):>8}"
             f"{len(caught_hour) / max(len(event_days), 1):>8.3f}{detections:>14}"
             f"{hits / max(detections, 1):>11.3f}"
             f"{(statistics.median(hours) if hours else float('nan')):>20.1f}"
@@ -291,7 +305,7 @@ def sandbox(days: int, k: float, min_count: int) -> None:
     print(
         "(precision over the end-of-day lists; an event counts when it shares a term with that "
         "day's or yesterday's event or rumour; hour = clock hour when first caught, posting "
-        "starts at 07:00; min_sources is alerts.hot_min_sources)"
+        "starts at 07:00; 2 sources = alerts.hot_min_sources=2)"
     )
 
 

@@ -11,7 +11,8 @@ counts once) in each bucket and in the current window, and compute
 
     score = (count - mean) / max(std, sqrt(max(mean, 1)))
 
-The floor ``sqrt(mean)`` is the Poisson standard deviation: a term whose
+(with the baseline scaled up when the whole stream is busier than usual,
+see `detect_rising`).  The floor ``sqrt(mean)`` is the Poisson standard deviation: a term whose
 baseline happens to be perfectly flat (std 0) must not get an infinite
 score from one extra message.  A term is *rising* when it has at least
 ``min_count`` messages in the window and ``score >= k`` (mean + k·σ).
@@ -95,8 +96,15 @@ def detect_rising(
     k: float = 3.0,
     min_count: int = 5,
     only_rising: bool = False,
+    volume_adjust: bool = True,
 ) -> list[TermTrend]:
     """Rank terms by how far their current-window count exceeds their baseline.
+
+    With ``volume_adjust`` the baseline is scaled up when the whole stream
+    is busier than usual (current rows / mean rows per baseline bucket, if
+    above 1), so a crawler catching up on a backlog or a day of triple
+    traffic does not make every common word "rising"; a real event still
+    does, because its words grow far faster than the total.
 
     Rows outside ``[now - window - baseline, now)`` are ignored.  Terms with
     fewer than ``min_count`` current messages, or no more than their
@@ -111,6 +119,7 @@ def detect_rising(
     start = now - window * (n_base + 1)
     # counts[term][bucket]; bucket n_base is the current window.
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * (n_base + 1))
+    totals = [0] * (n_base + 1)
     sources: dict[str, Counter[str]] = defaultdict(Counter)
     samples: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for row in rows:
@@ -118,6 +127,7 @@ def detect_rising(
             continue
         bucket = min(int((row.at - start) / window), n_base)
         current = bucket == n_base
+        totals[bucket] += row.weight
         for term in dict.fromkeys(row.tokens):
             counts[term][bucket] += row.weight
             if current:
@@ -125,6 +135,8 @@ def detect_rising(
                 if row.id:
                     samples[term].append((row.at, row.id))
 
+    base_total = sum(totals[:-1]) / n_base if n_base else 0.0
+    surge = max(totals[-1] / base_total, 1.0) if volume_adjust and base_total > 0 else 1.0
     out: list[TermTrend] = []
     for term, series in counts.items():
         count = series[-1]
@@ -132,11 +144,12 @@ def detect_rising(
             continue
         base = series[:-1]
         mean = sum(base) / len(base) if base else 0.0
-        if count <= mean:
+        expected = mean * surge
+        if count <= expected:
             continue
         std = math.sqrt(sum((c - mean) ** 2 for c in base) / len(base)) if base else 0.0
-        sigma = max(std, math.sqrt(max(mean, 1.0)))
-        score = (count - mean) / sigma
+        sigma = max(std * surge, math.sqrt(max(expected, 1.0)))
+        score = (count - expected) / sigma
         ordered = [i for _, i in sorted(samples[term], reverse=True)]
         ids = ordered[:SAMPLE_IDS]
         out.append(
@@ -191,6 +204,7 @@ def rising_terms(
     k: float = 3.0,
     min_count: int = 5,
     only_rising: bool = False,
+    volume_adjust: bool = True,
 ) -> list[TermTrend]:
     """Rising terms among the store's messages (optionally filtered) up to ``now``.
 
@@ -216,6 +230,7 @@ def rising_terms(
         k=k,
         min_count=min_count,
         only_rising=only_rising,
+        volume_adjust=volume_adjust,
     )
 
 

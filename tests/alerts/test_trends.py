@@ -34,7 +34,7 @@ def test_burst_rises_and_steady_term_does_not():
     assert by_term["停水"].sources == {"weibo": 30}
     assert len(by_term["停水"].sample_ids) == 5
     assert by_term["停水"].sample_ids[0] == "停水-7-29"  # newest first
-    assert not by_term["物业"].rising
+    assert "物业" not in by_term or not by_term["物业"].rising
     assert trends[0].term == "停水"
 
 
@@ -42,9 +42,25 @@ def test_min_count_and_flat_baseline_floor():
     # 4 messages after a flat zero baseline: below min_count, so not reported.
     assert detect_rising(_rows("停电", [0] * 7 + [4]), NOW, min_count=5) == []
     # A flat baseline (std 0) does not give an infinite score.
-    (t,) = [x for x in detect_rising(_rows("停电", [3] * 7 + [6]), NOW) if x.term == "停电"]
+    (t,) = [
+        x
+        for x in detect_rising(_rows("停电", [3] * 7 + [6]), NOW, volume_adjust=False)
+        if x.term == "停电"
+    ]
     assert t.score == pytest.approx(3 / 3**0.5, abs=1e-3)
     assert not t.rising
+
+
+def test_volume_surge_is_not_a_hot_topic_but_an_event_on_top_is():
+    usual = {"物业": 10, "停车": 8, "噪音": 6}
+    rows = [r for term, n in usual.items() for r in _rows(term, [n] * 7 + [n * 3])]
+    # Everything tripled (e.g. a crawler catching up on a backlog): nothing is hot ...
+    assert [t for t in detect_rising(rows, NOW) if t.rising] == []
+    # ... although without the adjustment every common word would be.
+    assert {t.term for t in detect_rising(rows, NOW, volume_adjust=False) if t.rising} >= set(usual)
+    # A real event on top of the surge still rises.
+    rows += _rows("停水", [0] * 7 + [25])
+    assert [t.term for t in detect_rising(rows, NOW) if t.rising] == ["停水"]
 
 
 def test_rows_outside_range_and_bad_window():
