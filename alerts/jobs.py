@@ -8,6 +8,7 @@ flags; the settings they need are installed once per process with
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +39,20 @@ log = logging.getLogger(__name__)
 STOP = threading.Event()
 _settings: Settings | None = None
 _lock = threading.Lock()
+#: One engine round at a time in this process: a crawl failure triggers an
+#: evaluation that could otherwise overlap the scheduled one and double-send.
+_engine_lock = threading.RLock()
+
+
+def _serialised(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run under the engine lock (module-level functions stay importable by name)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _engine_lock:
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def configure(settings: Settings) -> None:
@@ -235,6 +251,7 @@ def _crawl_failed(
     return CrawlOutcome(spider, kind, rc, secs, detail)
 
 
+@_serialised
 def _alert_crawl_down_directly(event: CrawlEvent) -> None:
     """Raise the crawl-down alert without the store (it is what failed)."""
     state = AlertState.for_data_dir(_data_dir())
@@ -257,6 +274,7 @@ def _alert_crawl_down_directly(event: CrawlEvent) -> None:
 
 
 # -- alerts -----------------------------------------------------------------------------
+@_serialised
 def alerts_job(rules: list[str] | None = None) -> TickReport:
     """Evaluate the rules and run one engine round (record, decide, deliver)."""
     settings = _cfg()
@@ -283,6 +301,7 @@ def alerts_job(rules: list[str] | None = None) -> TickReport:
         state.close()
 
 
+@_serialised
 def deliver_job() -> TickReport:
     """Send due and retried notifications (runs often so retries are timely)."""
     state = AlertState.for_data_dir(_data_dir())
@@ -301,7 +320,9 @@ def digest_text(store: Store, state: AlertState, settings: Any, now: datetime) -
     total = store.count(filters=window)
     facets = store.facets(["source", "urgency", "topic"], filters=window, size=7)
     overdue = store.overdue(sla=Sla.from_settings(settings), now=now, limit=100000)
-    trends = rising_terms(store, now, limit=5, min_count=int(settings["alerts.hot_min_count"]))
+    trends = rising_terms(
+        store, now, limit=5, min_count=int(settings["alerts.hot_min_count"]), only_rising=True
+    )
     fired = Counter(
         a["rule"]
         for a in state.recent_alerts(limit=5000)
@@ -330,6 +351,7 @@ def digest_text(store: Store, state: AlertState, settings: Any, now: datetime) -
     return f"{now:%Y-%m-%d} 舆情日报", "\n".join(lines)
 
 
+@_serialised
 def digest_job() -> None:
     """Compose and send the daily digest to every channel."""
     settings = _cfg()

@@ -209,3 +209,37 @@ def test_evaluate_isolates_a_failing_rule(sqlite_store, settings, monkeypatch, c
     alerts, ok = evaluate(_ctx(sqlite_store, settings), ["broken", "urgent"])
     assert ok == {"urgent"} and len(alerts) == 1  # the others still run
     assert "alert rule broken failed" in caplog.text
+
+
+def test_digest_text(sqlite_store, settings, tmp_path):
+    from alerts.jobs import digest_text
+    from alerts.state import AlertState
+
+    sqlite_store.upsert_many(
+        [
+            _msg("d1", "燃气泄漏", NOW - timedelta(hours=2), urgency="特急", topic="城乡建设"),
+            _msg("d2", "噪音扰民", NOW - timedelta(hours=3), source="forum"),
+            _msg("d3", "很久以前的来信", NOW - timedelta(days=40), department="住建局"),
+        ]
+    )
+    sqlite_store.add_crawl_event(_event("weibo_x", "crashed", 1, ok=False))
+    state = AlertState.for_data_dir(tmp_path)
+    state.upsert_firing(
+        fingerprint="f",
+        rule="urgent",
+        severity="特急",
+        title="t",
+        body="b",
+        url="",
+        group_key="g",
+        labels={"rule": "urgent"},
+        update_key="",
+        now=NOW - timedelta(hours=1),
+    )
+    title, body = digest_text(sqlite_store, state, settings, NOW)
+    state.close()
+    assert title == "2024-06-10 舆情日报"
+    assert "新增信息 2 条" in body and "mailbox 1" in body and "forum 1" in body
+    assert "特急 1" in body and "超期未办留言：1 件" in body
+    assert "紧急留言 1" in body and "采集异常：1 次" in body
+    assert "http://dash.example/" in body
