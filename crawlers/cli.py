@@ -38,7 +38,10 @@ def crawl_cmd(app: AppContext, name: str, revisit: bool, sites: str | None, boar
         overrides["crawl.close_after_pages"] = max_pages
     settings = app.settings.with_overrides(overrides) if overrides else app.settings
     scrapy_conf = scrapy_settings(settings, name)
-    process = CrawlerProcess(scrapy_conf, install_root_handler=False)
+    # govpulse's CLI already configured the root logger; Scrapy must not add a second handler.
+    scrapy_conf["LOG_INSTALL_ROOT_HANDLER"] = False
+    process = CrawlerProcess(scrapy_conf)
+    logging.getLogger("scrapy").setLevel(logging.getLogger().getEffectiveLevel())
     kwargs: dict[str, object] = {"revisit": revisit}
     if sites and name == "mailbox":
         kwargs["sites"] = sites

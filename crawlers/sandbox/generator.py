@@ -191,7 +191,7 @@ class World:
         """(title, body, topic, department, reply) of one letter."""
         place = r.choice(texts.PLACES)
         if event is not None and r.random() < 0.6:
-            short, title, problem, dept = texts.EVENTS[event]
+            _short, title, problem, dept = texts.EVENTS[event]
             topic = "城乡建设"
             request = "尽快恢复并及时通报进展"
             title = f"{region}{place}{title}"
@@ -351,7 +351,6 @@ class World:
         post = self.post(mid)
         if post is None:
             return ()
-        ch = self.channels[post.account]
         r = _rng(self.seed, "comments", mid)
         day = (post.posted_at.date() - ANCHOR).days
         rumour = self.rumour_of_day(day)
@@ -365,14 +364,14 @@ class World:
                 body = f"{r.choice(texts.PLACES)}{texts.EVENTS[event][1]}了，{texts.EVENTS[event][2]}，有人管吗？"
             else:
                 topic = r.choice(list(texts.TOPICS))
-                t, problem, request = r.choice(texts.TOPICS[topic][1])
+                _t, problem, request = r.choice(texts.TOPICS[topic][1])
                 body = f"{r.choice(texts.PLACES)}{problem}，希望{request}。{self.pii(r)}"
             d = self.delay(r, 1.0, 0.5)
             answer = None
             if d is not None:
                 answer = (f"您好，您反映的情况已转交{texts.TOPICS[r.choice(list(texts.TOPICS))][0]}核实处理，请保持电话畅通。", posted + d)
             c = Comment(f"{mid[:-3]}{i + 1:06d}"[-16:].rjust(16, "5"), mid, self.person(r), str(2000000000 + r.randrange(10**6)), body, posted, int(r.paretovariate(1.2)) - 1, answer)
-            for k in range(r.choice((0, 0, 0, 1, 2))):
+            for k in range(r.choice((0, 0, 0, 1, 2, 4))):
                 c.replies.append(Comment(f"{c.id}{k}", mid, self.person(r), str(2000000000 + r.randrange(10**6)), r.choice(["同样的问题", "顶一下", "我们小区也是这样", "希望尽快解决"]), posted + timedelta(minutes=5 + k), 0, None))
             out.append(c)
         out.sort(key=lambda c: (c.posted_at, c.id), reverse=True)

@@ -101,14 +101,15 @@ def comment_json(world: World, post: Post, c: Comment, now: datetime, inline: bo
         "user": citizen_user(c.author_uid, c.author),
         "like_count": c.likes,
         "total_number": len(replies),
-        "comments": replies if inline and replies else False,
+        # Like m.weibo.cn, only the first two replies are inline; the rest via hotFlowChild.
+        "comments": (replies[:2] if inline else replies) if replies else False,
         "max_id": 0,
     }
 
 
 # -- 留言板 ---------------------------------------------------------------------
 def liuyan_row(letter: Letter, leader: str, now: datetime) -> dict[str, Any]:
-    answered = letter.answered(now)
+    letter.answered(now)
     return {
         "tid": int(letter.id),
         "subject": letter.title,

@@ -59,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "govpulse-sandbox/0.1"
     sandbox: Sandbox
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
     # -- plumbing ------------------------------------------------------------
@@ -194,18 +194,19 @@ class Handler(BaseHTTPRequestHandler):
     def weibo_child(self, q: dict[str, str], now: Any) -> None:
         w = self.sandbox.world
         cid = q.get("cid", "")
-        for ch in w.channels_of("weibo"):
-            for post in w.posts(ch.key, now)[:200]:
-                for c in w.comments_of(post.id):
-                    if c.id == cid:
-                        full = render.comment_json(w, post, c, now)
-                        replies = full["comments"] or []
-                        if not replies:
-                            return self.send_json({"ok": 0, "errno": "100011", "msg": "暂无数据"})
-                        return self.send_json_maybe_truncated(
-                            {"ok": 1, "data": replies, "total_number": len(replies), "max_id": 0, "max_id_type": 0}
-                        )
-        self.send_json({"ok": 0, "errno": "100011", "msg": "暂无数据"})
+        post = w.post("49" + cid[:10] + "000") if len(cid) >= 10 else None
+        comment = next((c for c in w.comments_of(post.id) if c.id == cid), None) if post else None
+        if post is None or comment is None or comment.posted_at > now:
+            return self.send_json({"ok": 0, "errno": "100011", "msg": "暂无数据"})
+        replies = render.comment_json(w, post, comment, now, inline=False)["comments"] or []
+        start = int(q.get("max_id") or 0)
+        chunk = replies[start : start + HOTFLOW_PAGE]
+        if not chunk:
+            return self.send_json({"ok": 0, "errno": "100011", "msg": "暂无数据"})
+        nxt = start + HOTFLOW_PAGE if start + HOTFLOW_PAGE < len(replies) else 0
+        self.send_json_maybe_truncated(
+            {"ok": 1, "data": chunk, "total_number": len(replies), "max_id": nxt, "max_id_type": 0}
+        )
 
     # -- 留言板 -------------------------------------------------------------------
     def liuyan_list(self, q: dict[str, Any], now: Any) -> None:
@@ -321,12 +322,16 @@ ROUTES = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default (5) refuses connections from a 16-way crawler
+
+
 def make_server(host: str = "127.0.0.1", port: int = 8765, sandbox: Sandbox | None = None) -> ThreadingHTTPServer:
     """Build (not start) the server; port 0 picks a free port (see server.server_port)."""
     sandbox = sandbox or Sandbox()
     handler = type("SandboxHandler", (Handler,), {"sandbox": sandbox})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _Server((host, port), handler)
     return server
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import scrapy
 
 from crawlers.config import base_url
-from crawlers.pages.base import ParseError
+from crawlers.pages.base import PageInput, ParseError
 from crawlers.pages.weibo import Comment, CommentsPage, ExtendPage, TimelinePage, comment_items
 from crawlers.spiders.base import GovSpider
 
@@ -120,5 +120,45 @@ class WeiboSpider(GovSpider):
                 total = max(page.total_number, post.get("comments") or 0)
                 self.health("incomplete", f"post {post['source_id']}: {len(buffer)} of {total} comments fetched (platform cap {cap} pages)")
                 post = {**post, "extra": {**post["extra"], "comments_fetched": len(buffer)}}
+        yield from self.next_children(post, buffer, 0)
+
+    def next_children(self, post: dict[str, Any], buffer: list[Comment], start: int):  # type: ignore[no-untyped-def]
+        """Fetch hotFlowChild pages of comments with more replies than shown inline, then emit."""
+        for i in range(start, len(buffer)):
+            c = buffer[i]
+            if c.total_replies > len(c.replies):
+                yield self.children(post, buffer, i, 0, 1, [])
+                return
         uid = str(post["extra"].get("account_uid") or "")
-        yield from comment_items(buffer, post, uid, cp)
+        yield from comment_items(buffer, post, uid, CommentsPage(PageInput(post.get("url") or "", b""), self.now()))
+
+    def children(self, post: dict[str, Any], buffer: list[Comment], index: int, max_id: int, number: int, got: list[Comment]) -> scrapy.Request:
+        q = {"cid": buffer[index].id, "max_id": max_id, "max_id_type": 0}
+        return scrapy.Request(
+            f"{self.base()}/comments/hotFlowChild?{urlencode(q)}",
+            headers=self.headers(),
+            callback=self.parse_children,
+            cb_kwargs={"post": post, "buffer": buffer, "index": index, "number": number, "got": got},
+        )
+
+    def parse_children(self, response: Any, post: dict[str, Any], buffer: list[Comment], index: int, number: int, got: list[Comment]):  # type: ignore[no-untyped-def]
+        try:
+            page = CommentsPage(self.page(response), self.now()).parse()
+        except ParseError as exc:
+            retried = False
+            for req in self.failed(response, exc):
+                retried = True
+                yield req
+            if retried:
+                return
+            page = None
+        if page is not None:
+            got = got + page.comments
+            if page.max_id and number < int(self.gp["crawl.weibo_max_comment_pages"]):
+                yield self.children(post, buffer, index, page.max_id, number + 1, got)
+                return
+        if got:
+            known = {r.id for r in got}
+            buffer[index].replies = got + [r for r in buffer[index].replies if r.id not in known]
+        buffer[index].total_replies = len(buffer[index].replies)  # done with this one either way
+        yield from self.next_children(post, buffer, index + 1)

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -183,3 +183,28 @@ def test_scale_out_through_redis(tmp_path, site):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(10)
+
+
+def test_revisit_captures_late_replies(tmp_path):
+    """Open letters are re-visited (--revisit) and get the reply that arrived later."""
+    clock = Clock(START, speed=1.0)
+    server, url = serve_in_thread(Sandbox(World(seed=11, history_days=3), clock, faults=0.0))
+    try:
+        first = crawl(tmp_path, url, "mailbox", "--sites", "chuzhou", GOVPULSE_CRAWL_REVISIT_HOURS="0,0,0")
+        assert first.returncode == 0, first.stderr[-3000:]
+        with open_db(tmp_path) as db:
+            open_before = {m.id for m in db.iter_messages(filters=Filters.make(status="open"))}
+            total = db.count()
+        assert open_before
+        clock.start = clock.start + timedelta(days=90)  # most letters get answered meanwhile
+        again = crawl(tmp_path, url, "mailbox", "--sites", "chuzhou", "--revisit", GOVPULSE_CRAWL_REVISIT_HOURS="0,0,0")
+        assert again.returncode == 0, again.stderr[-3000:]
+        pages = int(re.search(r"'response_received_count': (\d+)", again.stderr).group(1))
+        assert pages == len(open_before) + 1  # robots.txt + one detail page per open letter, no list pages
+        with open_db(tmp_path) as db:
+            now_answered = [m for m in db.get_many(sorted(open_before)) if m.reply_body]
+            assert db.count() == total  # no new letters from a revisit run
+        assert len(now_answered) >= len(open_before) // 2
+        assert all(m.replied_at and m.extra.get("revisit_at") == "done" for m in now_answered)
+    finally:
+        server.shutdown()
