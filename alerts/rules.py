@@ -38,6 +38,10 @@ DOWN_KINDS = {
 }
 
 
+#: Overdue letters whose department the source did not name.
+UNKNOWN_DEPT = "未指定部门"
+
+
 @dataclass(slots=True)
 class RuleContext:
     """What every rule receives."""
@@ -157,7 +161,7 @@ def overdue(ctx: RuleContext) -> list[Alert]:
     letters = ctx.store.overdue(sla=Sla.from_settings(ctx.settings), now=ctx.now, limit=5000)
     by_dept: dict[str, list[Message]] = defaultdict(list)
     for m in letters:
-        by_dept[m.department or "未指定部门"].append(m)
+        by_dept[m.department or UNKNOWN_DEPT].append(m)
     minimum = int(ctx.settings["alerts.overdue_min"])
     out = []
     for dept, msgs in sorted(by_dept.items()):
@@ -173,7 +177,11 @@ def overdue(ctx: RuleContext) -> list[Alert]:
                 title=f"{dept}：{len(msgs)} 件留言超期未办（最早 {_fmt(oldest.posted_at)}）",
                 body="\n".join(lines) + more,
                 labels={"group": dept, "department": dept},
-                url=ctx.link(f"/timeliness?department={quote(dept)}"),
+                url=ctx.link(
+                    "/timeliness"
+                    if dept == UNKNOWN_DEPT
+                    else f"/timeliness?department={quote(dept)}"
+                ),
                 repeat_s=86400,
             )
         )
