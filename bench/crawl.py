@@ -19,20 +19,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawlers.sandbox.generator import World  # noqa: E402
-from crawlers.sandbox.server import Sandbox, serve_in_thread  # noqa: E402
+from crawlers.sandbox.generator import World
+from crawlers.sandbox.server import Sandbox, serve_in_thread
 
 SECONDS = 10
+
+
+def rate(stats_text: str) -> tuple[float, float]:
+    """pages/s and items/s from a Scrapy stats dump (same formula for both crawls)."""
+    elapsed = float(re.search(r"'elapsed_time_seconds': ([\d.]+)", stats_text).group(1))
+    pages = int(re.search(r"'response_received_count': (\d+)", stats_text).group(1))
+    m = re.search(r"'item_scraped_count': (\d+)", stats_text)
+    return pages / elapsed, (int(m.group(1)) if m else 0) / elapsed
 
 
 def scrapy_bench() -> float:
     out = subprocess.run([sys.executable, "-m", "scrapy", "bench", "-s", f"CLOSESPIDER_TIMEOUT={SECONDS}", "-s", "LOG_LEVEL=INFO"],
                          capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
-    rates = [float(x) for x in re.findall(r"Crawled \d+ pages \(at (\d+) pages/min\)", out.stderr)]
-    rates = [r for r in rates if r > 0]
-    if not rates:
-        raise SystemExit("scrapy bench printed no rate:\n" + out.stderr[-2000:])
-    return statistics.median(rates) / 60.0
+    if "'response_received_count'" not in out.stderr:
+        raise SystemExit("scrapy bench printed no stats:\n" + out.stderr[-2000:])
+    return rate(out.stderr)[0]
 
 
 def govpulse_crawl(base: str, spider: str) -> tuple[float, float]:
@@ -42,12 +48,9 @@ def govpulse_crawl(base: str, spider: str) -> tuple[float, float]:
                    GOVPULSE_CRAWL_INCREMENTAL="false", GOVPULSE_CRAWL_MAX_LIST_PAGES="1000", GOVPULSE_CRAWL_JOBDIR="off",
                    GOVPULSE_CRAWL_CLOSE_AFTER_SECONDS=str(SECONDS), GOVPULSE_CRAWL_STORE_BATCH="500")
         out = subprocess.run([sys.executable, "-m", "govpulse.cli", "crawl", spider], capture_output=True, text=True, timeout=180, cwd=tmp, env=env)
-    stats = out.stderr
-    elapsed = float(re.search(r"'elapsed_time_seconds': ([\d.]+)", stats).group(1))
-    pages = int(re.search(r"'response_received_count': (\d+)", stats).group(1))
-    m = re.search(r"'item_scraped_count': (\d+)", stats)
-    items = int(m.group(1)) if m else 0
-    return pages / elapsed, items / elapsed
+    if "'response_received_count'" not in out.stderr:
+        raise SystemExit(f"govpulse crawl {spider} printed no stats:\n" + out.stderr[-2000:])
+    return rate(out.stderr)
 
 
 def main() -> None:
