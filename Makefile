@@ -25,3 +25,7 @@ format:
 
 bench:
 	$(PY) bench/run_all.py
+
+# Retrain the shipped classifier models from ../shared/data (GOVPULSE_SHARED_DATA).
+models:
+	$(PY) -m classify.build_models --out classify/models

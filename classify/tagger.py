@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from classify import cues
+from classify.decide import adjust_rumour, decide_urgency
 from classify.modelio import ModelUnavailable, load_model, model_path
 from classify.pipelines import RUMOUR_META, TASKS
 from classify.text import prepare
-from govpulse.schema import URGENCY_RANK, Message, Source, Topic, Urgency
+from govpulse.schema import Message, Source, Topic, Urgency
 
 __all__ = ["ModelUnavailable", "Tagger", "TaggerConfig", "default_model_dir"]
 
@@ -51,7 +51,7 @@ class TaggerConfig:
 
     unsure_below: float = 0.5
     floor: float = 0.2
-    rule_min_p: float = 0.1
+    rule_min_p: float = 0.0
     reply_factor: float = 0.5
     refutation_factor: float = 0.3
 
@@ -180,23 +180,8 @@ class Tagger:
         model = self.models["urgency"]
         proba = model.predict_proba(texts)
         classes = [str(c) for c in model.classes_]
-        col = {c: k for k, c in enumerate(classes)}
         for row, (i, text) in enumerate(zip(idx, texts, strict=True)):
-            p = proba[row]
-            level = classes[int(p.argmax())]
-            reasons: list[str] = []
-            critical = cues.find(text, cues.CRITICAL_CUES, 3)
-            urgent = cues.find(text, cues.URGENT_CUES, 3)
-            low = cues.find(text, cues.LOW_CUES, 2)
-            crit = Urgency.CRITICAL.value
-            if critical and crit in col and p[col[crit]] >= self.config.rule_min_p:
-                if URGENCY_RANK[Urgency(level)] > URGENCY_RANK[Urgency.CRITICAL]:
-                    reasons.append("规则: 危及生命安全关键词")
-                level = crit
-            for group in (critical, urgent, low):
-                if group:
-                    reasons.append("关键词: " + "、".join(group))
-            reasons.insert(0, f"model: {level} p={p[col[level]]:.2f}")
+            level, reasons = decide_urgency(proba[row], classes, text, self.config.rule_min_p)
             out[i].urgency = level
             out[i].urgency_reasons = reasons
 
@@ -210,22 +195,14 @@ class Tagger:
         classes = [int(c) for c in model.classes_]
         proba = model.predict_proba(frame)[:, classes.index(1)]
         for i, text, row, p in zip(idx, texts, rows, proba, strict=True):
-            score = float(p)
-            reasons = [f"model: p={score:.2f}"]
-            found = cues.find(text, cues.RUMOUR_CUES, 3)
-            if found:
-                reasons.append("传谣用语: " + "、".join(found))
-            if _truthy(row.get("verified")):
-                reasons.append("认证账号")
-            refuted = cues.find(text, cues.REFUTATION_CUES, 2)
-            if refuted:
-                score *= self.config.refutation_factor
-                reasons.append("辟谣用语: " + "、".join(refuted))
-            if row.get("has_reply"):
-                score *= self.config.reply_factor
-                reasons.append("已有官方答复")
-            out[i].rumour_score = round(min(max(score, 0.0), 1.0), 4)
-            out[i].rumour_reasons = reasons
+            out[i].rumour_score, out[i].rumour_reasons = adjust_rumour(
+                float(p),
+                text,
+                has_reply=bool(row.get("has_reply")),
+                verified=_truthy(row.get("verified")),
+                refutation_factor=self.config.refutation_factor,
+                reply_factor=self.config.reply_factor,
+            )
 
 
 def _extra(extra: Mapping[str, Any] | None, *keys: str) -> Any:

@@ -23,8 +23,9 @@ SETTINGS = [
     ),
     Setting(
         "classify.urgency_rule_min_p",
-        0.1,
-        "A critical cue word lifts urgency to 特急 when the model gives 特急 at least this probability.",
+        0.0,
+        "A critical cue in the title/first sentence lifts urgency to 特急 when the model "
+        "gives 特急 at least this probability (0: the cue alone decides).",
         type="float",
     ),
     Setting(

@@ -1,0 +1,125 @@
+"""Retrain the shipped models from ../shared/data and write their cards: ``make models``.
+
+Usage: ``python -m classify.build_models [--shared DIR] [--out DIR] [--tasks topic,urgency,rumour]``.
+Seeds are fixed and n_jobs is 1, so a rerun on the same data gives the same
+models.  The figures written into each card are the validation figures
+reported in docs/classify.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classify import training as T
+from classify.modelio import save_model
+from classify.tagger import default_model_dir
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def build_topic(shared: Path, out: Path) -> dict[str, Any]:
+    train_file = shared / "topic" / "tipdm2020c_train_tokenised.csv"
+    raw_file = shared / "topic" / "tipdm2020c_sample_raw.csv"
+    ds = T.load_dataset("topic", str(train_file))
+    _log(f"topic: {len(ds)} pre-cut letters, 5-fold CV")
+    cv = T.cross_validate("topic", ds, folds=5, progress=_log)
+    print(T.format_report(cv, "topic: 5-fold CV on the pre-cut letters"))
+    model = T.fit("topic", ds)
+    raw = T.load_dataset("topic", str(raw_file))
+    raw_metrics = T.evaluate("topic", model, raw)
+    raw_metrics["validation"] = (
+        "raw letters cut by govpulse.tokenize (may overlap the training letters)"
+    )
+    print(T.format_report(raw_metrics, "topic: 448 raw letters"))
+    card = {
+        "data": {
+            "train": f"{train_file.name} ({len(ds)} letters, 2020 Teddy Cup C, pre-cut by jieba)",
+            "raw_check": f"{raw_file.name} ({len(raw)} letters)",
+        },
+        "metrics": {"cv5": cv, "raw_letters": raw_metrics},
+        "thresholds": {"unsure_below": 0.5, "floor": 0.2},
+    }
+    save_model(model, out, "topic", card)
+    return card
+
+
+def build_urgency(shared: Path, out: Path) -> dict[str, Any]:
+    os.environ.setdefault("GOVPULSE_SHARED_DATA", str(shared))
+    labels = Path(__file__).parent / "labels" / "urgency_labels.csv"
+    ds = T.load_dataset("urgency", str(labels))
+    tune, held = ds.subset(~ds.holdout), ds.subset(ds.holdout)
+    _log(f"urgency: {len(tune)} tuning + {len(held)} held-out labelled letters")
+    cv = T.cross_validate("urgency", tune, folds=5, progress=_log)
+    print(T.format_report(cv, "urgency: 5-fold CV on the tuning part"))
+    test = T.split_evaluate("urgency", tune, held, "held-out 30 % (never tuned on), model+rules")
+    print(T.format_report(test, "urgency: held-out part"))
+    model = T.fit("urgency", ds)
+    card = {
+        "data": {
+            "labels": f"classify/labels/urgency_labels.csv ({len(ds)} letters from ../shared/data/mailbox, "
+            "labelled by hand per URGENCY_GUIDELINES.md)",
+            "classes": {
+                str(k): int(v) for k, v in zip(*np.unique(ds.y, return_counts=True), strict=True)
+            },
+        },
+        "metrics": {"tuning_cv5": cv, "heldout": test},
+        "note": "shipped model is refitted on all labels; held-out figures come from a model fitted on the tuning part",
+    }
+    save_model(model, out, "urgency", card)
+    return card
+
+
+def build_rumour(shared: Path, out: Path) -> dict[str, Any]:
+    path = shared / "rumour" / "ced_weibo_originals.csv"
+    ds = T.load_dataset("rumour", str(path))
+    early, late = T.time_split(ds, 2013)
+    _log(f"rumour: time split {len(early)} (2010-2012) -> {len(late)} (2013-2014)")
+    ts = T.split_evaluate("rumour", early, late, "time split: train 2010-2012, test 2013-2014")
+    print(T.format_report(ts, "rumour: time split"))
+    _log("rumour: grouped 5-fold CV by author")
+    gcv = T.cross_validate("rumour", ds, folds=5, progress=_log)
+    print(T.format_report(gcv, "rumour: grouped CV"))
+    model = T.fit("rumour", ds)
+    card = {
+        "data": {"train": f"{path.name} ({len(ds)} Weibo posts, CED, Song et al. 2018)"},
+        "metrics": {"time_split": ts, "grouped_cv5": gcv},
+        "adjustments": {"official_reply_factor": 0.5, "refutation_factor": 0.3},
+    }
+    save_model(model, out, "rumour", card)
+    return card
+
+
+BUILD = {"topic": build_topic, "urgency": build_urgency, "rumour": build_rumour}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--shared", default=os.environ.get("GOVPULSE_SHARED_DATA", "../shared/data")
+    )
+    parser.add_argument("--out", default=str(default_model_dir()))
+    parser.add_argument("--tasks", default="topic,urgency,rumour")
+    args = parser.parse_args(argv)
+    shared = Path(args.shared)
+    if not shared.is_dir():
+        print(f"shared data not found at {shared}; set GOVPULSE_SHARED_DATA")
+        return 2
+    warnings.filterwarnings("ignore", category=UserWarning)
+    for task in args.tasks.split(","):
+        start = time.perf_counter()
+        BUILD[task.strip()](shared, Path(args.out))
+        _log(f"{task}: done in {time.perf_counter() - start:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Custom transformers follow scikit-learn conventions; cue features count what they should."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from classify.features import LogCountScaler, rumour_cue_counts, to_float, urgency_cue_counts
+
+
+@parametrize_with_checks([LogCountScaler()])
+def test_sklearn_conventions(estimator, check):
+    check(estimator)
+
+
+def test_log_count_scaler_compresses_counts():
+    X = np.array([[0.0, 1.0], [10.0, 1.0], [1_000_000.0, 0.0]])
+    out = LogCountScaler().fit(X).transform(X)
+    assert out.max() <= 1.0 + 1e-9
+    assert out[2, 0] == 1.0 and 0 < out[1, 0] < 0.2
+
+
+def test_urgency_cues_by_group():
+    m = urgency_cue_counts(["楼道 燃气泄漏 闻到 煤气", "建议 增设 公交", "", None]).toarray()
+    assert m.shape == (4, 3)
+    assert m[0, 0] > 0 and m[1, 2] > 0 and m[2].sum() == 0 and m[3].sum() == 0
+
+
+def test_rumour_cues_and_refutation():
+    m = rumour_cue_counts(["转发 扩散 据说 有毒 ！！", "经核实 系 谣言"]).toarray()
+    assert m[0, 0] > 0 and m[0, 2] > 0
+    assert m[1, 1] > 0
+
+
+def test_to_float_handles_blanks_and_booleans():
+    out = to_float(np.array([["1", None, "True", "abc", float("nan")]], dtype=object))
+    assert out.tolist() == [[1.0, 0.0, 1.0, 0.0, 0.0]]

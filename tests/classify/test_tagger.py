@@ -1,0 +1,117 @@
+"""The Tagger interface other areas call: fills the six classifier fields in place."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from classify.tagger import ModelUnavailable, Tagger, TaggerConfig
+from govpulse.schema import TZ, Message, Source, Topic, Urgency, make_id
+
+
+def msg(source: Source, title: str, body: str, **kw) -> Message:
+    return Message(
+        id=make_id(source, title + body[:10]),
+        source=source,
+        channel="test",
+        title=title,
+        body=body,
+        posted_at=datetime(2024, 1, 2, 10, 0, tzinfo=TZ),
+        **kw,
+    ).validate()
+
+
+@pytest.fixture(scope="module")
+def tagger(tiny_model_dir) -> Tagger:
+    return Tagger.load(tiny_model_dir)
+
+
+def test_fills_all_fields(tagger):
+    m = msg(Source.MAILBOX, "公司拖欠员工社保", "公司半年没有缴纳社保，请人社局督促补缴。")
+    tagger.tag([m])
+    assert isinstance(m.topic, Topic) and 0 <= m.topic_score <= 1
+    assert isinstance(m.urgency, Urgency)
+    assert m.urgency_reasons and m.urgency_reasons[0].startswith("model: ")
+    assert m.rumour_score is None and m.rumour_reasons == []  # mailbox letters are not rumours
+    m.validate()
+
+
+def test_critical_cue_in_title_gives_critical_with_reason(tagger):
+    m = msg(Source.MAILBOX, "楼道燃气泄漏", "闻到很浓的燃气味，请马上处理。")
+    tagger.tag([m])
+    assert m.urgency is Urgency.CRITICAL
+    assert any("燃气泄漏" in r for r in m.urgency_reasons)
+
+
+def test_rumour_scored_for_weibo_and_lowered_by_reply_and_refutation(tagger):
+    text = "转发扩散！据说明天自来水有毒，千万不要喝，告诉家人！"
+    plain = msg(Source.WEIBO, "", text, reposts=3000)
+    answered = msg(Source.WEIBO, "", text, reposts=3000, reply_body="经核实，该消息不实。")
+    refuted = msg(Source.FORUM, "", "辟谣：" + text, reposts=3000)
+    tagger.tag([plain, answered, refuted])
+    assert plain.rumour_score is not None and 0 <= plain.rumour_score <= 1
+    assert answered.rumour_score == pytest.approx(plain.rumour_score * 0.5, abs=1e-3)
+    assert "已有官方答复" in answered.rumour_reasons
+    assert refuted.rumour_score < plain.rumour_score
+    assert any(r.startswith("辟谣用语") for r in refuted.rumour_reasons)
+    assert any(r.startswith("传谣用语") for r in plain.rumour_reasons)
+
+
+def test_rumour_metadata_from_extra(tagger):
+    text = "据说明天全市停电三天，大家快去囤水"
+    a = msg(Source.WEIBO, "", text, extra={"followers": 20000000, "verified": True})
+    b = msg(Source.WEIBO, "", text, extra={"followers": 50, "verified": False})
+    tagger.tag([a, b])
+    assert "认证账号" in a.rumour_reasons and "认证账号" not in b.rumour_reasons
+
+
+def test_untaggable_messages_get_empty_fields(tagger):
+    emoji = msg(Source.WEIBO, "", "😀😀😀[微笑]")
+    html_only = msg(Source.FORUM, "", "<div><br/></div>&nbsp;")
+    english = msg(Source.FORUM, "", "Where is the new bus stop?")
+    tagger.tag([emoji, html_only, english])
+    for m in (emoji, html_only):
+        assert m.topic is None and m.topic_score is None and m.urgency is None
+        assert m.rumour_score is None
+    assert english.topic_score is not None  # some tokens: tagged, with a low-confidence score
+
+
+def test_huge_letter(tagger):
+    m = msg(Source.MAILBOX, "小区停水", "小区停水三天。" * 150_000)
+    tagger.tag([m])
+    assert m.urgency is not None
+
+
+def test_topic_floor_leaves_topic_empty(tiny_model_dir):
+    t = Tagger.load(tiny_model_dir, TaggerConfig(floor=1.01))
+    m = msg(Source.MAILBOX, "幼儿园入园难", "孩子入园难")
+    t.tag([m])
+    assert m.topic is None and m.topic_score is not None
+
+
+def test_empty_list_is_fine(tagger):
+    tagger.tag([])
+
+
+def test_missing_task_model(tiny_model_dir, tmp_path):
+    import shutil
+
+    for name in ("topic.skops", "topic.card.json"):
+        shutil.copy(tiny_model_dir / name, tmp_path / name)
+    with pytest.raises(ModelUnavailable, match="urgency"):
+        Tagger.load(tmp_path)
+    t = Tagger.load(tmp_path, fallback_dir=tiny_model_dir)
+    assert set(t.models) == {"topic", "urgency", "rumour"}
+
+
+def test_default_models_classify_obvious_letters():
+    t = Tagger.load_default()
+    letters = [
+        msg(Source.MAILBOX, "社保卡丢失怎么补办", "本人社保卡丢失，请问到人社局哪个窗口补办，养老保险会不会受影响。"),
+        msg(Source.MAILBOX, "学校违规补课收费", "中学暑假组织学生补课并收取补课费，请教育局查处。"),
+        msg(Source.MAILBOX, "化工厂偷排废气", "工业园化工厂夜间偷排废气，刺鼻难闻，请环保局查处污染。"),
+    ]
+    t.tag(letters)
+    assert [m.topic for m in letters] == [Topic.LABOUR, Topic.EDUCATION, Topic.ENVIRONMENT]
+    assert all(m.topic_score > 0.5 for m in letters)

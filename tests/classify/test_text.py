@@ -1,0 +1,44 @@
+"""Text preparation: the same tokens for raw letters as the pre-cut training data."""
+
+from __future__ import annotations
+
+from classify.text import MAX_CLASSIFY_CHARS, clip, join_chars, prepare, split_tokens, strip_html
+
+
+def test_prepare_drops_stop_words_and_punctuation():
+    tokens = prepare("社保卡补办", "您好，请问社保卡丢了怎么补办？谢谢！").split()
+    assert "社保卡" in tokens
+    assert "您好" not in tokens and "，" not in tokens and "谢谢" not in tokens
+
+
+def test_prepare_strips_html_and_entities():
+    out = prepare("", "<p>小区&nbsp;停水</p><script>alert(1)</script><br/>三天")
+    assert "停水" in out.split()
+    assert "script" not in out and "alert" not in out and "<" not in out
+
+
+def test_prepare_empty_whitespace_and_emoji_only():
+    assert prepare(None, None) == ""
+    assert prepare("", "   \n\t ") == ""
+    assert prepare("", "😀😀🙏[微笑]") == ""
+
+
+def test_prepare_non_chinese_text_keeps_words():
+    assert prepare("", "The road is broken near gate 3").split()
+
+
+def test_huge_letter_is_clipped_head_and_tail():
+    text = "开头" + "很长的信" * 300_000 + "结尾请求"
+    clipped = clip(text)
+    assert len(clipped) <= MAX_CLASSIFY_CHARS + 1
+    assert clipped.startswith("开头") and clipped.endswith("结尾请求")
+    assert len(prepare("", text)) < MAX_CLASSIFY_CHARS * 2
+
+
+def test_strip_html_leaves_plain_text_alone():
+    assert strip_html("A<B 的比较") == "A<B 的比较"
+
+
+def test_vectorizer_helpers():
+    assert split_tokens("社保 补办  流程") == ["社保", "补办", "流程"]
+    assert join_chars("社保 补办") == "社保补办"
