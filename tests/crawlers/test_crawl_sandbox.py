@@ -21,7 +21,7 @@ import pytest
 
 from crawlers.sandbox.generator import Clock, World
 from crawlers.sandbox.server import Sandbox, serve_in_thread
-from govpulse.schema import TZ
+from govpulse.schema import MAX_TEXT_CHARS, TZ, make_id
 from store.base import Filters
 from store.sqlite import SQLiteStore
 
@@ -88,8 +88,11 @@ def test_weibo_and_forum_with_broken_channels(tmp_path, site):
     wb = crawl(tmp_path, site, "weibo", GOVPULSE_CRAWL_WEIBO_ACCOUNTS="1000000001,1000000002,1000000099",
                GOVPULSE_CRAWL_WEIBO_MAX_COMMENT_PAGES="2")
     assert wb.returncode == 0, wb.stderr[-3000:]
-    fo = crawl(tmp_path, site, "forum", "--boards", "41,49,47")
+    fo = crawl(tmp_path, site, "forum", "--boards", "41,49,47,48", GOVPULSE_CRAWL_MAX_LIST_PAGES="4")
     assert fo.returncode == 0, fo.stderr[-3000:]
+    assert "'govpulse/forum/page_cap': 1" in fo.stderr  # board 48 paginates forever: stopped at the cap
+    busy = crawl(tmp_path, site, "mailbox", GOVPULSE_CRAWL_LIUYAN_FORUMS="199", GOVPULSE_CRAWL_MAILBOX_SITES="")
+    assert busy.returncode == 0, busy.stderr[-3000:]
     with open_db(tmp_path) as db:
         posts = db.search(filters=Filters.make(source="weibo"), per_page=500).hits
         comments = [m for m in posts if m.parent_id]
@@ -100,7 +103,11 @@ def test_weibo_and_forum_with_broken_channels(tmp_path, site):
         assert any(m.reply_body for m in threads) and any(m.duplicate_of is None for m in threads)
         fkinds = {e.kind for e in db.crawl_events(source="forum")}
         assert "captcha" in fkinds
-    assert "10 MB" not in fo.stderr  # the huge thread is read (under crawl.max_page_bytes), not a crash
+        finished = [e for e in db.crawl_events(source="forum") if e.kind == "finished"]
+        assert finished and not finished[0].ok  # a run with a captcha is not reported as fine
+        huge = db.get(make_id("forum", "47000001"))
+        assert huge is not None and len(huge.body) == MAX_TEXT_CHARS  # 10 MB page read, text clipped
+        assert "blocked" in {e.kind for e in db.crawl_events(source="mailbox")}  # 系统繁忙
 
 
 def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, site):
