@@ -201,9 +201,49 @@ def merge(a: Dataset, b: Dataset | None) -> Dataset:
 
 
 def fit(task: str, ds: Dataset, **params: Any) -> Any:
-    """Fit the task's pipeline on a whole dataset."""
+    """Fit the task's pipeline on a whole dataset (compacted for shipping)."""
     _check_classes(ds)
-    return BUILDERS[task](**params).fit(ds.X, ds.y)
+    return compact(BUILDERS[task](**params).fit(ds.X, ds.y))
+
+
+def compact(model: Any) -> Any:
+    """Shrink a fitted pipeline without changing its predictions (beyond float32 rounding).
+
+    TfidfVectorizer keeps ``stop_words_`` (every term cut by min_df/max_df),
+    which is only introspection and often larger than the vocabulary; linear
+    coefficients do not need float64.  Together this keeps a shipped model
+    a few MB instead of tens.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    seen: set[int] = set()
+
+    def walk(obj: Any) -> None:
+        if (
+            id(obj) in seen
+            or obj is None
+            or isinstance(obj, str | bytes | int | float | np.ndarray)
+        ):
+            return
+        seen.add(id(obj))
+        if isinstance(obj, TfidfVectorizer) and hasattr(obj, "stop_words_"):
+            del obj.stop_words_
+        for attr in ("coef_",):
+            value = getattr(obj, attr, None)
+            if isinstance(value, np.ndarray) and value.dtype == np.float64 and value.size > 10_000:
+                setattr(obj, attr, value.astype(np.float32))
+        children: list[Any] = []
+        if isinstance(obj, list | tuple):
+            children = list(obj)
+        elif isinstance(obj, dict):
+            children = list(obj.values())
+        elif hasattr(obj, "__dict__"):
+            children = list(vars(obj).values())
+        for child in children:
+            walk(child)
+
+    walk(model)
+    return model
 
 
 def _check_classes(ds: Dataset) -> None:

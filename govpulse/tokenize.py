@@ -39,8 +39,32 @@ def _wordlike(token: str) -> bool:
 _lock = threading.Lock()
 
 
+@cache
+def _t2s() -> tuple[re.Pattern[str] | None, dict[int, str]]:
+    """Traditional -> simplified, character by character (zhconv's zh-cn table).
+
+    Only one-to-one CJK character mappings are used.  A regex character class
+    finds whether a text has any traditional character at all (~4 us for a
+    letter; the rare hit then pays one ``str.translate``), so simplified text
+    costs almost nothing.  乾 is left alone (乾坤, 乾隆 are simplified too).
+    Without zhconv installed, text is left as it is.
+    """
+    try:
+        from zhconv import zhconv as _zhconv
+    except ImportError:  # pragma: no cover - zhconv is a declared dependency
+        return None, {}
+    table = {
+        ord(k): v
+        for k, v in _zhconv.getdict("zh-cn").items()
+        if len(k) == 1 and len(v) == 1 and k != v and k != "乾" and "\u4e00" <= k <= "\u9fff"
+    }
+    pattern = re.compile("[" + "".join(sorted(chr(c) for c in table)) + "]")
+    return pattern, table
+
+
 def normalise(text: str) -> str:
-    """Return text with full-width forms folded, URLs/@mentions/emoji removed.
+    """Return text with full-width forms folded, traditional characters simplified,
+    URLs/@mentions/emoji removed.
 
     NFKC folds full-width Latin letters, digits and punctuation to their
     half-width forms (ＡＢＣ１２３ -> ABC123) without touching CJK ideographs.
@@ -49,6 +73,9 @@ def normalise(text: str) -> str:
         return ""
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
+    trad, table = _t2s()
+    if trad is not None and trad.search(text):
+        text = text.translate(table)
     # Each pattern runs only when its marker is present: most letters have none,
     # and this function sits on the import hot path.
     if "http" in text or "www." in text:

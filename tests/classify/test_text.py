@@ -42,3 +42,12 @@ def test_strip_html_leaves_plain_text_alone():
 def test_vectorizer_helpers():
     assert split_tokens("社保 补办  流程") == ["社保", "补办", "流程"]
     assert join_chars("社保 补办") == "社保补办"
+
+
+def test_traditional_text_is_simplified_before_cutting():
+    from govpulse.tokenize import cut, normalise
+
+    assert normalise("請問社會保險卡怎麼補辦") == "请问社会保险卡怎么补办"
+    assert cut("社會保險") == cut("社会保险")
+    assert normalise("乾隆") == "乾隆"  # simplified text is left alone
+    assert prepare("", "臺灣 後來") == prepare("", "台湾 后来")

@@ -1,0 +1,123 @@
+"""Benchmark: letters/s of all three classifiers together vs pure-Python jieba alone.
+
+Usage: ``python bench/classify.py [--runs 5] [--letters 3000]``.
+
+Reads raw letters (title + body) from ../shared/data/mailbox (or
+GOVPULSE_SHARED_DATA) and times, in the same process and run:
+
+* baseline: ``jieba.lcut`` of each letter (what a plain jieba pipeline pays
+  just to tokenise);
+* govpulse: ``Tagger.tag_rows`` with the shipped topic, urgency and rumour
+  models (rumour scored for every letter, i.e. the worst case), which
+  includes normalisation, rjieba cutting, three vectorisations and models.
+
+Prints the median of several runs for each, the ratio, and peak memory (max
+RSS).  BLAS threads are pinned to 1 so the figure is per core.  Skips with a
+message (exit 0) when the shared data is absent.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("GOVPULSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def load_letters(limit: int) -> list[tuple[str, str]]:
+    import pandas as pd
+
+    files = [
+        ("tipdm2020c_letters_with_replies.csv", "留言主题", "留言详情"),
+        ("tipdm2020c_letters_unlabelled.csv", "留言主题", "留言详情"),
+        ("shangluo_mayor_mailbox.csv", "title", "query"),
+    ]
+    out: list[tuple[str, str]] = []
+    for name, title, body in files:
+        frame = pd.read_csv(SHARED / "mailbox" / name, dtype=str).fillna("")
+        out.extend(zip(frame[title], frame[body], strict=True))
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="classifier throughput benchmark")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--letters", type=int, default=3000)
+    args = parser.parse_args()
+    if not (SHARED / "mailbox").is_dir():
+        print(f"SKIP: shared data not found at {SHARED} (set GOVPULSE_SHARED_DATA)")
+        return 0
+    warnings.filterwarnings("ignore")
+    import jieba
+
+    from classify.tagger import Tagger
+
+    letters = load_letters(args.letters)
+    n = len(letters)
+    chars = sum(len(a) + len(b) for a, b in letters)
+    print(
+        f"{n} raw letters, mean {chars / n:.0f} characters; {args.runs} runs each; OMP_NUM_THREADS=1"
+    )
+    jieba.setLogLevel(60)
+    jieba.initialize()
+    rss_before = peak_rss_mb()
+    tagger = Tagger.load_default()
+    rows = [{"title": a, "body": b, "rumour": True} for a, b in letters]
+    tagger.tag_rows(rows[:50])  # warm-up: lazy dictionary and model set-up
+    rss_loaded = peak_rss_mb()
+
+    base_t, ours_t = [], []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        for a, b in letters:
+            jieba.lcut(f"{a}\n{b}")
+        base_t.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for i in range(0, n, 500):
+            tagger.tag_rows(rows[i : i + 500])
+        ours_t.append(time.perf_counter() - start)
+    base = n / statistics.median(base_t)
+    ours = n / statistics.median(ours_t)
+    print(f"jieba.lcut alone (baseline):          {base:9.0f} letters/s  (median of {args.runs})")
+    print(f"govpulse topic+urgency+rumour tagging: {ours:9.0f} letters/s  (median of {args.runs})")
+    print(f"ratio govpulse / jieba-alone:          {ours / base:9.2f}x")
+    print(
+        f"runs (s): baseline {[round(t, 2) for t in base_t]}  govpulse {[round(t, 2) for t in ours_t]}"
+    )
+    print(
+        f"peak RSS: {rss_before:.0f} MB before models, {rss_loaded:.0f} MB with models loaded, "
+        f"{peak_rss_mb():.0f} MB at the end"
+    )
+    for task, card in tagger.cards.items():
+        m = card.get("metrics", {})
+        head = {
+            "topic": ("cv5", "macro_f1"),
+            "urgency": ("heldout", "macro_f1"),
+            "rumour": ("time_split", "roc_auc"),
+        }[task]
+        value = m.get(head[0], {}).get(head[1])
+        print(f"model card {task}: {head[0]} {head[1]} = {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
