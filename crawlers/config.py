@@ -83,5 +83,6 @@ def scrapy_settings(gp: Settings, spider: str | None = None) -> dict[str, Any]:
                 "REDIS_URL": gp["crawl.redis_url"],
             }
         )
+        out["EXTENSIONS"]["crawlers.redis_idle.SharedQueueIdle"] = 510
         out.pop("JOBDIR", None)  # the queue lives in Redis
     return out

@@ -175,7 +175,8 @@ def test_scale_out_through_redis(tmp_path, site):
         shared = tmp_path / "shared"
         shared.mkdir()
         env = env_for(shared, site, GOVPULSE_CRAWL_REDIS_URL=f"redis://127.0.0.1:{port}/0", GOVPULSE_CRAWL_REDIS_RUN="t1",
-                      GOVPULSE_CRAWL_DOWNLOAD_DELAY="0.05", GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="2")
+                      GOVPULSE_CRAWL_DOWNLOAD_DELAY="0.05", GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="2",
+                      GOVPULSE_CRAWL_CONCURRENT_REQUESTS="2")
         cmd = [sys.executable, "-m", "govpulse.cli", "crawl", "forum", "--boards", "41,42"]
         workers = [subprocess.Popen(cmd, cwd=shared, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         outs = [w.communicate(timeout=240) for w in workers]
