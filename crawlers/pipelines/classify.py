@@ -14,14 +14,16 @@ from govpulse.schema import Message
 log = logging.getLogger(__name__)
 
 
-def load_tagger() -> Any | None:
-    """The default Tagger, or None (with the reason logged) when unavailable."""
+def load_tagger(settings: dict[str, Any] | None = None) -> Any | None:
+    """The configured Tagger (classify.model_dir, else the shipped models), or None when unavailable."""
     try:
         from classify.tagger import ModelUnavailable, Tagger
     except ImportError as exc:
         log.warning("classifier not installed (%s): items are stored untagged", exc)
         return None
     try:
+        if settings and "classify.model_dir" in settings and hasattr(Tagger, "from_settings"):
+            return Tagger.from_settings(settings)
         return Tagger.load_default()
     except ModelUnavailable as exc:
         log.warning("no classification model installed (%s): items are stored untagged", exc)
@@ -31,22 +33,23 @@ def load_tagger() -> Any | None:
 class ClassifyPipeline:
     """Fifth step (crawl.classify): tag each item; failures leave the item untagged."""
 
-    def __init__(self, stats: Any, enabled: bool) -> None:
+    def __init__(self, stats: Any, enabled: bool, settings: dict[str, Any] | None = None) -> None:
         self.stats = stats
         self.enabled = enabled
+        self.settings = settings
         self.tagger: Any | None = None
         self.loaded = False
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ClassifyPipeline:
         gp = crawler.settings.get("GOVPULSE") or {}
-        return cls(crawler.stats, bool(gp.get("crawl.classify", True)))
+        return cls(crawler.stats, bool(gp.get("crawl.classify", True)), dict(gp))
 
     def process_item(self, item: Message, spider: Any = None) -> Message:
         if not self.enabled:
             return item
         if not self.loaded:
-            self.tagger = load_tagger()
+            self.tagger = load_tagger(self.settings)
             self.loaded = True
         if self.tagger is None:
             self.stats.inc_value("govpulse/classify/skipped")

@@ -91,3 +91,24 @@ def test_spool_replays_into_store(tmp_path, sqlite_store):
     assert spool.replay(sqlite_store) == 5
     assert spool.pending() == 0
     assert {m.id for m in sqlite_store.get_many([m.id for m in msgs])} == {m.id for m in msgs}
+
+
+def test_classify_step_tags_or_passes_through(tmp_path):
+    """With the installed models items get tagged; without them they pass through, counted."""
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.pipelines.classify import ClassifyPipeline, load_tagger
+    from govpulse.settings import load
+
+    gp = dict(load(env={}).items())
+    crawler = get_crawler(settings_dict={"GOVPULSE": gp})
+    step = ClassifyPipeline.from_crawler(crawler)
+    msgs = [Message(id=f"m{i}", source="forum", channel="b", body="小区燃气泄漏，味道很大，请尽快处理").validate() for i in range(2)]
+    for m in msgs:
+        assert step.process_item(m) is m
+    if load_tagger(gp) is None:
+        assert crawler.stats.get_value("govpulse/classify/skipped") == 2
+        assert all(m.topic is None and m.urgency is None for m in msgs)
+    else:
+        assert crawler.stats.get_value("govpulse/classify/tagged") == 2
+        assert all(m.urgency is not None for m in msgs)
