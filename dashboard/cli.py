@@ -15,35 +15,86 @@ from govpulse.context import AppContext
 @click.option(
     "--workers", type=int, default=None, help="Worker processes (default: dashboard.workers)."
 )
+@click.option(
+    "--threads", type=int, default=8, show_default=True, help="Threads per worker process."
+)
 @click.pass_obj
-def serve_cmd(app: AppContext, host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the dashboard (log in with an account from `govpulse user add`)."""
-    from werkzeug.serving import run_simple
+def serve_cmd(
+    app: AppContext, host: str | None, port: int | None, workers: int | None, threads: int
+) -> None:
+    """Serve the dashboard (log in with an account from `govpulse user add`).
+
+    Runs waitress (a production WSGI server with a fixed thread pool).  With
+    --workers N the listening socket is opened once and N forked processes
+    serve it, each opening its own store connection.
+    """
+    import socket
 
     from dashboard.app import create_app
-    from dashboard.users import UserStore
 
     settings = app.settings
     host = host or settings["dashboard.host"]
     port = port or int(settings["dashboard.port"])
     workers = max(1, workers or int(settings["dashboard.workers"]))
-    users = UserStore(_users_path(app), int(settings["dashboard.login_max_failures"]))
+    users = _users(app)
     if not users.list():
         click.echo(
             "warning: no dashboard users yet; create one with `govpulse user add NAME --role admin`",
             err=True,
         )
     # The URL, not an open store: each worker process opens its own.
-    dash_app = create_app(app.store_url, settings, data_dir=app.data_dir)
-    click.echo(f"govpulse dashboard on http://{host}:{port}/ ({workers} worker(s))", err=True)
-    run_simple(
-        host,
-        port,
-        dash_app.server,
-        threaded=workers == 1,
-        processes=workers if workers > 1 else 1,
-        use_reloader=False,
+    server = create_app(app.store_url, settings, data_dir=app.data_dir).server
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    sock.listen(128)
+    click.echo(
+        f"govpulse dashboard on http://{host}:{port}/ ({workers} worker(s) x {threads} threads)",
+        err=True,
     )
+    if workers == 1:
+        _serve(server, sock, threads)
+        return
+    _prefork(server, sock, threads, workers)
+
+
+def _serve(server, sock, threads: int) -> None:
+    from waitress import serve
+
+    serve(server, sockets=[sock], threads=threads, ident="govpulse")
+
+
+def _prefork(server, sock, threads: int, workers: int) -> None:
+    """Fork `workers` processes that all accept on the same socket; stop them on exit."""
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_serve, args=(server, sock, threads), daemon=True)
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+
+    def _stop(*_args) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while all(proc.is_alive() for proc in procs):
+            procs[0].join(1.0)
+        raise click.ClickException("a dashboard worker exited; stopping the others")
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(5)
 
 
 def _users_path(app: AppContext):

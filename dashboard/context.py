@@ -29,21 +29,48 @@ class DashContext:
     data_dir: Path
     store_source: Store | str
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(TZ))
-    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _store: Store | None = field(default=None, repr=False)
+    _store_pid: int = field(default=0, repr=False)
+    _pool: Any = field(default=None, repr=False)
+    _pool_pid: int = field(default=0, repr=False)
+    _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _flights: dict[Any, threading.Lock] = field(default_factory=dict, repr=False)
     _memo: dict[Any, tuple[float, Any]] = field(default_factory=dict, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def store(self) -> Store:
-        """The store for this process and thread."""
+        """The store of this process (opened on first use after a fork).
+
+        One per process, not per thread: the SQLite backend already keeps a
+        connection per thread, and the server runs a fixed thread pool.
+        """
         if isinstance(self.store_source, Store):
             return self.store_source
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid() or getattr(local, "store", None) is None:
-            from store import open_store
+        with self._open_lock:
+            if self._store is None or self._store_pid != os.getpid():
+                from store import open_store
 
-            local.store = open_store(self.store_source, self.settings)
-            local.pid = os.getpid()
-        return local.store
+                self._store = open_store(self.store_source, self.settings)
+                self._store_pid = os.getpid()
+            return self._store
+
+    def run_parallel(self, *calls: Callable[[], Any]) -> list[Any]:
+        """Run independent store reads at once (SQLite reads release the GIL).
+
+        A small pool per process, kept between calls so its threads (and the
+        store connections they hold) are reused, not leaked per request.
+        """
+        if len(calls) < 2:
+            return [call() for call in calls]
+        with self._open_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="gp-query")
+                self._pool_pid = os.getpid()
+            pool = self._pool
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
 
     def now(self) -> datetime:
         return self.clock()
@@ -60,16 +87,25 @@ class DashContext:
         ttl = float(self.settings["dashboard.cache_seconds"])
         if ttl <= 0:
             return compute()
-        now = time.monotonic()
         with self._memo_lock:
             hit = self._memo.get(key)
-            if hit is not None and now - hit[0] < ttl:
+            if hit is not None and time.monotonic() - hit[0] < ttl:
                 return hit[1]
-        value = compute()
-        with self._memo_lock:
-            if len(self._memo) > 256:
-                self._memo.clear()
-            self._memo[key] = (now, value)
+            # One computation per key at a time: the table and chart callbacks
+            # of a page fire together and would otherwise both run the query.
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            with self._memo_lock:
+                hit = self._memo.get(key)
+                if hit is not None and time.monotonic() - hit[0] < ttl:
+                    return hit[1]
+            value = compute()
+            with self._memo_lock:
+                if len(self._memo) > 256:
+                    self._memo.clear()
+                    self._flights = {key: flight}
+                self._memo[key] = (time.monotonic(), value)
+                self._flights.pop(key, None)
         return value
 
     def time_bucket(self) -> datetime:

@@ -84,15 +84,17 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
     """Everything the overview shows for a view (the callback body, callable in tests)."""
     store, now = ctx.store(), ctx.now()
     filters = view.filters()
-    today = queries.today_counts(
-        store, view.filters(since=None, until=None), now, ctx.rumour_threshold
+    unbounded = view.filters(since=None, until=None)
+    today, status, by_source_df, by_topic_df, terms, crawl = ctx.run_parallel(
+        lambda: queries.today_counts(store, unbounded, now, ctx.rumour_threshold),
+        lambda: queries.status_counts(store, filters),
+        lambda: queries.volume(store, filters, "source"),
+        lambda: queries.volume(store, filters, "topic"),
+        lambda: hot.rising(ctx, unbounded).head(10),
+        lambda: queries.crawl_health(store, now),
     )
-    status = queries.status_counts(store, filters)
-    by_source = figures.volume(
-        queries.volume(store, filters, "source"), "每日消息量（按来源）", c.SOURCE_NAMES
-    )
-    by_topic = figures.volume(queries.volume(store, filters, "topic"), "每日消息量（按主题）")
-    terms = hot.rising(ctx, view.filters(since=None, until=None)).head(10)
+    by_source = figures.volume(by_source_df, "每日消息量（按来源）", c.SOURCE_NAMES)
+    by_topic = figures.volume(by_topic_df, "每日消息量（按主题）")
     return (
         view.to_query(),
         str(today["total"]),
@@ -103,7 +105,7 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
         by_topic,
         figures.status_donut(status),
         _terms_list(terms),
-        _crawl_table(queries.crawl_health(store, now)),
+        _crawl_table(crawl),
     )
 
 

@@ -134,12 +134,32 @@ def register(app, ctx: DashContext) -> None:
         return render_overdue(ctx, view, group)
 
 
+def _table(ctx: DashContext, view: ViewState):
+    """The timeliness table, shared by the chart and table callbacks (cached per process)."""
+    sla, filters, group = _sla(ctx, view), view.filters(), view.get("group") or "department"
+    key = (
+        "timeliness",
+        filters,
+        group,
+        sla.days,
+        tuple(sorted(sla.by_source.items())),
+        sla.working_days,
+        ctx.time_bucket(),
+    )
+    return ctx.cached(
+        key, lambda: queries.timeliness(ctx.store(), filters, sla, ctx.time_bucket(), group)
+    )
+
+
 def render_charts(ctx: DashContext, view: ViewState) -> tuple:
     store, now, sla = ctx.store(), ctx.now(), _sla(ctx, view)
     filters = view.filters()
     unit = "个工作日" if sla.working_days else "天"
-    group = view.get("group") or "department"
-    df = queries.timeliness(store, filters, sla, now, group)
+    df, curve, trend = ctx.run_parallel(
+        lambda: _table(ctx, view),
+        lambda: queries.survival(store, filters, sla, now),
+        lambda: queries.answer_trend(store, filters),
+    )
     by_source = "，".join(f"{c.SOURCE_NAMES.get(k, k)} {v}{unit}" for k, v in sla.by_source.items())
     note = (
         f"答复时限：默认 {sla.days}{unit}"
@@ -155,16 +175,13 @@ def render_charts(ctx: DashContext, view: ViewState) -> tuple:
         view.to_query(),
         note,
         figures.timeliness_ranking(ranked, sla.days, unit),
-        figures.survival(queries.survival(store, filters, sla, now), sla.days, unit),
-        figures.answer_trend(queries.answer_trend(store, filters)),
+        figures.survival(curve, sla.days, unit),
+        figures.answer_trend(trend),
     )
 
 
 def render_table(ctx: DashContext, view: ViewState, page: int, sort_by) -> tuple[list[dict], int]:
-    df = queries.timeliness(
-        ctx.store(), view.filters(), _sla(ctx, view), ctx.now(), view.get("group") or "department"
-    )
-    part, pages = queries.sort_and_page(df, sort_by, page, ctx.page_size)
+    part, pages = queries.sort_and_page(_table(ctx, view), sort_by, page, ctx.page_size)
     part = part.astype(object).where(part.notna(), None)
     return part.to_dict("records"), pages
 
