@@ -216,3 +216,28 @@ def test_revisit_captures_late_replies(tmp_path):
         assert all(m.replied_at and m.extra.get("revisit_at") == "done" for m in now_answered)
     finally:
         server.shutdown()
+
+
+def test_store_locked_items_are_spooled_then_replayed(tmp_path, site):
+    """A store that is locked during the crawl loses nothing: the spool is replayed next run."""
+    import sqlite3
+
+    SQLiteStore(tmp_path / "govpulse.db").close()
+    lock = sqlite3.connect(tmp_path / "govpulse.db", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        down = crawl(tmp_path, site, "forum", "--boards", "42", GOVPULSE_STORE_SQLITE_BUSY_TIMEOUT_MS="100")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert down.returncode == 0, down.stderr[-3000:]
+    spooled = int(re.search(r"'govpulse/store/spooled': (\d+)", down.stderr).group(1))
+    assert spooled > 5 and (tmp_path / "spool" / "forum.jsonl").exists()
+    with open_db(tmp_path) as db:
+        assert db.count() == 0
+    up = crawl(tmp_path, site, "forum", "--boards", "43")
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert f"'govpulse/store/replayed': {spooled}" in up.stderr
+    with open_db(tmp_path) as db:
+        assert db.count(filters=Filters.make(channel="民生热线")) == spooled  # board 42: every spooled item, once
+    assert not (tmp_path / "spool" / "forum.jsonl").exists()
