@@ -9,6 +9,7 @@ quiet "no new data".  Thresholds are crawl.health_* settings.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from store import StoreError
 log = logging.getLogger(__name__)
 
 SOURCES = {"weibo": "weibo", "mailbox": "mailbox", "forum": "forum"}
+_ROWS_RE = re.compile(r"rows_per_list_page=([\d.]+)")
 
 
 class CrawlHealth:
@@ -31,8 +33,8 @@ class CrawlHealth:
         self.crawler = crawler
         gp = crawler.settings.get("GOVPULSE") or {}
         self.error_rate = float(gp.get("crawl.health_error_rate", 0.2))
-        self.min_ratio = float(gp.get("crawl.health_min_items_ratio", 0.1))
-        self.min_previous = int(gp.get("crawl.health_min_previous_items", 20))
+        self.min_ratio = float(gp.get("crawl.health_min_rows_ratio", 0.3))
+        self.min_previous = float(gp.get("crawl.health_min_previous_rows", 5.0))
         self.problems: Counter[str] = Counter()
         self.details: dict[str, list[str]] = {}
 
@@ -52,7 +54,7 @@ class CrawlHealth:
             log.warning("crawl health: %s: %s", kind, detail)
         self.crawler.stats.inc_value(f"govpulse/health/{kind}")
 
-    def events(self, spider_name: str, reason: str, previous_items: int | None) -> list[CrawlEvent]:
+    def events(self, spider_name: str, reason: str, previous_rows: float | None) -> list[CrawlEvent]:
         stats = self.crawler.stats.get_stats()
         now = datetime.now(TZ)
         source = SOURCES.get(spider_name, spider_name)
@@ -69,16 +71,20 @@ class CrawlHealth:
         requests = max(int(stats.get("downloader/request_count", 0)), 1)
         if pages >= 5 and errors / requests > self.error_rate:
             out.append(CrawlEvent(kind="error_rate", ok=False, detail=f"{errors} errors in {requests} requests (threshold {self.error_rate:.0%})", **base))
+        list_pages = int(stats.get("govpulse/list_pages", 0))
+        rows_per_page = int(stats.get("govpulse/list_rows", 0)) / list_pages if list_pages else None
         if (
-            previous_items is not None
-            and previous_items >= self.min_previous
-            and items < previous_items * self.min_ratio
+            previous_rows is not None
+            and rows_per_page is not None
+            and previous_rows >= self.min_previous
+            and rows_per_page < previous_rows * self.min_ratio
             and not self.problems["layout_changed"]
         ):
-            out.append(CrawlEvent(kind="layout_changed", ok=False, detail=f"{items} items where the previous run had {previous_items}", **base))
+            out.append(CrawlEvent(kind="layout_changed", ok=False, detail=f"{rows_per_page:.1f} rows per list page where the previous run had {previous_rows:.1f}", **base))
         if reason not in ("finished", "closespider_pagecount", "closespider_timeout", "closespider_itemcount"):
             out.append(CrawlEvent(kind="incomplete", ok=False, detail=f"run ended: {reason}", **base))
-        out.append(CrawlEvent(kind="finished", ok=not out, detail=f"reason={reason}", **base))
+        rows = f" rows_per_list_page={rows_per_page:.1f}" if rows_per_page is not None else ""
+        out.append(CrawlEvent(kind="finished", ok=not out, detail=f"reason={reason}{rows}", **base))
         return out
 
     def spider_closed(self, spider: Any, reason: str) -> None:
@@ -86,8 +92,11 @@ class CrawlHealth:
         previous = None
         try:
             if store is not None:
-                prior = [e for e in store.crawl_events(source=SOURCES.get(spider.name, spider.name), limit=20) if e.kind == "finished" and e.spider == spider.name]
-                previous = prior[0].items if prior else None
+                for e in store.crawl_events(source=SOURCES.get(spider.name, spider.name), limit=50):
+                    m = _ROWS_RE.search(e.detail or "")
+                    if e.kind == "finished" and e.spider == spider.name and m:
+                        previous = float(m.group(1))
+                        break
         except StoreError as exc:
             log.error("cannot read previous crawl events: %s", exc)
         events = self.events(spider.name, reason, previous)

@@ -62,7 +62,13 @@ class GovSpider(scrapy.Spider):
             self.health("layout_changed", f"{response.url}: {exc}")
 
     def stored(self, source_ids: list[str]) -> dict[str, Message]:
-        """Stored messages of this source by source id (empty when incremental is off)."""
+        """Stored messages of this source by source id (empty when incremental is off).
+
+        Called once per parsed list page, so it also counts list pages and rows
+        (crawl health compares rows per list page between runs).
+        """
+        self.crawler.stats.inc_value("govpulse/list_pages")
+        self.crawler.stats.inc_value("govpulse/list_rows", len(source_ids))
         if not self.gp.get("crawl.incremental", True) or not source_ids:
             return {}
         store = crawl_store(self.crawler)

@@ -185,17 +185,18 @@ SETTINGS = [
         type="float",
     ),
     Setting(
-        "crawl.health_min_items_ratio",
-        0.1,
-        "A run yielding fewer items than this share of the previous run's (and none "
-        "parsed from list pages that had rows before) is layout_changed.",
+        "crawl.health_min_rows_ratio",
+        0.3,
+        "A run whose list pages yield fewer rows per page than this share of the previous "
+        "run's is recorded as layout_changed (rows per page, not items: incremental runs "
+        "fetch few items but still read full list pages).",
         type="float",
     ),
     Setting(
-        "crawl.health_min_previous_items",
-        20,
-        "Previous runs with fewer items than this are not compared.",
-        type="int",
+        "crawl.health_min_previous_rows",
+        5.0,
+        "Previous runs with fewer list rows per page than this are not compared.",
+        type="float",
     ),
     # -- scale-out -------------------------------------------------------------
     Setting(

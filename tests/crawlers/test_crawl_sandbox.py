@@ -241,3 +241,22 @@ def test_store_locked_items_are_spooled_then_replayed(tmp_path, site):
     with open_db(tmp_path) as db:
         assert db.count(filters=Filters.make(channel="民生热线")) == spooled  # board 42: every spooled item, once
     assert not (tmp_path / "spool" / "forum.jsonl").exists()
+
+
+def test_layout_change_is_an_event_and_incremental_runs_are_not(tmp_path, site):
+    """Far fewer rows per list page than last time is layout_changed; a quiet incremental run is not."""
+    first = crawl(tmp_path, site, "mailbox", "--sites", "chuzhou")
+    assert first.returncode == 0, first.stderr[-3000:]
+    quiet = crawl(tmp_path, site, "mailbox", "--sites", "chuzhou")  # incremental: few or no items
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    with open_db(tmp_path) as db:
+        latest = db.crawl_events(source="mailbox", limit=1)[0]
+        assert latest.kind == "finished" and latest.ok, latest
+    shipped = (ROOT / "crawlers" / "sites" / "chuzhou.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "chuzhou_redesigned.toml"  # the site changed: the selector now catches one row
+    broken.write_text(shipped.replace('rows = "div.lyy_listbox ul li"', 'rows = "div.lyy_listbox ul li:first-child"'), encoding="utf-8")
+    changed = crawl(tmp_path, site, "mailbox", "--sites", str(broken), GOVPULSE_CRAWL_INCREMENTAL="false")
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    with open_db(tmp_path) as db:
+        kinds = [e.kind for e in db.crawl_events(source="mailbox", limit=2)]
+    assert "layout_changed" in kinds
