@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -166,3 +167,20 @@ def test_real_saved_pages(shared_data):
     assert len(lst.threads) == 30 and lst.next_url and sum(1 for t in lst.threads if t["author"]) >= 25
     th = ThreadPage(PageInput("https://www.mcbbs.net/thread-1340927-1-1.html", next(forum.glob("*viewthread*")).read_bytes()), now).parse()
     assert th.subject and len(th.posts) >= 10 and all(p.when for p in th.posts)
+
+
+def test_hotflowchild_and_old_liuyan_shapes():
+    child = json.dumps({"ok": 1, "data": [{"created_at": "刚刚", "id": "77", "text": "回复<a href='/n/A'>@A</a>:好", "user": {"id": 9, "screen_name": "B"}}],
+                        "total_number": 1, "max_id": 0, "max_id_type": 0}).encode()
+    page = CommentsPage(PageInput("http://h/comments/hotFlowChild?cid=1", child), NOW).parse()
+    assert [(c.id, c.text, c.reply_to) for c in page.comments] == [("77", "好", "A")]
+    empty = CommentsPage(PageInput("u", b'{"ok":0,"errno":"100011","msg":"\\u6682\\u65e0\\u6570\\u636e"}'), NOW).parse()
+    assert empty.comments == [] and empty.max_id == 0
+    old = (
+        '{"responseData": [{"tid": 5, "subject": "路灯不亮", "content": "路灯坏了", "nickName": "张***", "dateline": 1641024000,'
+        ' "forumName": "市长", "typeName": "投诉", "domainName": "城建", "stateInfo": "已办理",'
+        ' "answerContent": "已修复", "answerDateline": 1641110400, "answerOrganization": "市城管局"}]}'
+    ).encode()
+    (letter,) = LiuyanListPage(PageInput("http://h/threads/queryThreadsList", old), NOW).parse().letters
+    assert letter["reply_body"] == "已修复" and letter["replier"] == "市城管局" and letter["status"] == "answered"
+    assert letter["replied_at"] == datetime(2022, 1, 2, 16, 0, tzinfo=TZ)
