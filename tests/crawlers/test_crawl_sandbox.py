@@ -97,8 +97,11 @@ def test_weibo_and_forum_with_broken_channels(tmp_path, site):
         posts = db.search(filters=Filters.make(source="weibo"), per_page=500).hits
         comments = [m for m in posts if m.parent_id]
         assert comments and any(m.reply_body and m.replier for m in comments)
-        kinds = {e.kind for e in db.crawl_events(source="weibo")}
+        events = db.crawl_events(source="weibo")
+        kinds = {e.kind for e in events}
         assert "login_expired" in kinds
+        # A post with 45 comments and a 2-page cap (40): said, not hidden.
+        assert any(e.kind == "incomplete" and "40 of 45 comments fetched" in e.detail for e in events)
         threads = db.search(filters=Filters.make(source="forum"), per_page=500).hits
         assert any(m.reply_body for m in threads) and any(m.duplicate_of is None for m in threads)
         fkinds = {e.kind for e in db.crawl_events(source="forum")}
