@@ -112,3 +112,32 @@ def test_classify_step_tags_or_passes_through(tmp_path):
     else:
         assert crawler.stats.get_value("govpulse/classify/tagged") == 2
         assert all(m.urgency is not None for m in msgs)
+
+
+def test_health_thresholds():
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.health import CrawlHealth
+    from govpulse.settings import load
+
+    gp = dict(load(env={}).items())
+    crawler = get_crawler(settings_dict={"GOVPULSE": gp})
+    health = CrawlHealth(crawler)
+    stats = crawler.stats
+    for key, value in {
+        "downloader/request_count": 40, "response_received_count": 30, "item_scraped_count": 12,
+        "retry/max_reached": 10, "govpulse/list_pages": 4, "govpulse/list_rows": 4,
+    }.items():
+        stats.set_value(key, value)
+    health.report("captcha", "http://h/forum.php?fid=49 says '验证码'")
+    kinds = {e.kind: e for e in health.events("forum", "finished", previous_rows=15.0)}
+    assert set(kinds) == {"captcha", "error_rate", "layout_changed", "finished"}
+    assert not kinds["finished"].ok and "rows_per_list_page=1.0" in kinds["finished"].detail
+    assert "10 errors in 40 requests" in kinds["error_rate"].detail
+    calm = CrawlHealth(get_crawler(settings_dict={"GOVPULSE": gp}))
+    calm.crawler.stats.set_value("govpulse/list_pages", 2)
+    calm.crawler.stats.set_value("govpulse/list_rows", 30)
+    (only,) = calm.events("forum", "finished", previous_rows=15.0)
+    assert only.kind == "finished" and only.ok
+    (shutdown, _) = calm.events("forum", "shutdown", previous_rows=None)
+    assert shutdown.kind == "incomplete" and "shutdown" in shutdown.detail
