@@ -72,12 +72,17 @@ def register(app, ctx: DashContext) -> None:
         Output(f"{NAME}-by-source", "figure"),
         Output(f"{NAME}-by-topic", "figure"),
         Output(f"{NAME}-status", "figure"),
-        Output(f"{NAME}-terms", "children"),
         Output(f"{NAME}-crawl", "children"),
         *c.filter_inputs(NAME, FIELDS),
     )
     def update(*values):
         return render(ctx, from_controls(**c.collect(values, FIELDS)))
+
+    # Rising terms read and cut every message of the last days: their own
+    # callback, so the counts and charts above never wait for them.
+    @app.callback(Output(f"{NAME}-terms", "children"), *c.filter_inputs(NAME, FIELDS))
+    def terms(*values):
+        return render_terms(ctx, from_controls(**c.collect(values, FIELDS)))
 
 
 def render(ctx: DashContext, view: ViewState) -> tuple:
@@ -85,12 +90,11 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
     store, now = ctx.store(), ctx.now()
     filters = view.filters()
     unbounded = view.filters(since=None, until=None)
-    today, status, by_source_df, by_topic_df, terms, crawl = ctx.run_parallel(
+    today, status, by_source_df, by_topic_df, crawl = ctx.run_parallel(
         lambda: queries.today_counts(store, unbounded, now, ctx.rumour_threshold),
         lambda: queries.status_counts(store, filters),
         lambda: queries.volume(store, filters, "source"),
         lambda: queries.volume(store, filters, "topic"),
-        lambda: hot.rising(ctx, unbounded).head(10),
         lambda: queries.crawl_health(store, now),
     )
     by_source = figures.volume(by_source_df, "每日消息量（按来源）", c.SOURCE_NAMES)
@@ -104,9 +108,13 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
         by_source,
         by_topic,
         figures.status_donut(status),
-        _terms_list(terms),
         _crawl_table(crawl),
     )
+
+
+def render_terms(ctx: DashContext, view: ViewState) -> html.Div:
+    """The top rising terms (last 24 h) for the view's filters, dates aside."""
+    return _terms_list(hot.rising(ctx, view.filters(since=None, until=None)).head(10))
 
 
 def _terms_list(df) -> html.Div:
