@@ -34,8 +34,22 @@ def rate(stats_text: str) -> tuple[float, float]:
 
 
 def scrapy_bench() -> float:
-    out = subprocess.run([sys.executable, "-m", "scrapy", "bench", "-s", f"CLOSESPIDER_TIMEOUT={SECONDS}", "-s", "LOG_LEVEL=INFO"],
-                         capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "bench",
+            "-s",
+            f"CLOSESPIDER_TIMEOUT={SECONDS}",
+            "-s",
+            "LOG_LEVEL=INFO",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tempfile.gettempdir(),
+    )
     if "'response_received_count'" not in out.stderr:
         raise SystemExit("scrapy bench printed no stats:\n" + out.stderr[-2000:])
     return rate(out.stderr)[0]
@@ -43,11 +57,28 @@ def scrapy_bench() -> float:
 
 def govpulse_crawl(base: str, spider: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, GOVPULSE_DATA_DIR=tmp, GOVPULSE_CRAWL_BASE_URL=base, GOVPULSE_CRAWL_DOWNLOAD_DELAY="0",
-                   GOVPULSE_CRAWL_AUTOTHROTTLE="false", GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="16", GOVPULSE_CRAWL_CLASSIFY="false",
-                   GOVPULSE_CRAWL_INCREMENTAL="false", GOVPULSE_CRAWL_MAX_LIST_PAGES="1000", GOVPULSE_CRAWL_JOBDIR="off",
-                   GOVPULSE_CRAWL_CLOSE_AFTER_SECONDS=str(SECONDS), GOVPULSE_CRAWL_STORE_BATCH="500")
-        out = subprocess.run([sys.executable, "-m", "govpulse.cli", "crawl", spider], capture_output=True, text=True, timeout=180, cwd=tmp, env=env)
+        env = dict(
+            os.environ,
+            GOVPULSE_DATA_DIR=tmp,
+            GOVPULSE_CRAWL_BASE_URL=base,
+            GOVPULSE_CRAWL_DOWNLOAD_DELAY="0",
+            GOVPULSE_CRAWL_AUTOTHROTTLE="false",
+            GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="16",
+            GOVPULSE_CRAWL_CLASSIFY="false",
+            GOVPULSE_CRAWL_INCREMENTAL="false",
+            GOVPULSE_CRAWL_MAX_LIST_PAGES="1000",
+            GOVPULSE_CRAWL_JOBDIR="off",
+            GOVPULSE_CRAWL_CLOSE_AFTER_SECONDS=str(SECONDS),
+            GOVPULSE_CRAWL_STORE_BATCH="500",
+        )
+        out = subprocess.run(
+            [sys.executable, "-m", "govpulse.cli", "crawl", spider],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=tmp,
+            env=env,
+        )
     if "'response_received_count'" not in out.stderr:
         raise SystemExit(f"govpulse crawl {spider} printed no stats:\n" + out.stderr[-2000:])
     return rate(out.stderr)
@@ -63,15 +94,25 @@ def main() -> None:
         rows = []
         for spider in ("forum", "mailbox"):
             runs = [govpulse_crawl(base, spider) for _ in range(args.runs)]
-            rows.append((spider, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)))
+            rows.append(
+                (
+                    spider,
+                    statistics.median(r[0] for r in runs),
+                    statistics.median(r[1] for r in runs),
+                )
+            )
     finally:
         server.shutdown()
     b = statistics.median(bench)
-    print(f"| crawl (median of {args.runs}, {SECONDS}s runs) | pages/s | items/s | ratio to scrapy bench pages/s |")
+    print(
+        f"| crawl (median of {args.runs}, {SECONDS}s runs) | pages/s | items/s | ratio to scrapy bench pages/s |"
+    )
     print("|---|---|---|---|")
     print(f"| scrapy bench (baseline, same run) | {b:.1f} | – | 1.00× |")
     for spider, pps, ips in rows:
-        print(f"| govpulse crawl {spider} (sandbox, full pipeline) | {pps:.1f} | {ips:.1f} | {pps / b:.2f}× |")
+        print(
+            f"| govpulse crawl {spider} (sandbox, full pipeline) | {pps:.1f} | {ips:.1f} | {pps / b:.2f}× |"
+        )
 
 
 if __name__ == "__main__":

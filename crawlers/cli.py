@@ -15,13 +15,30 @@ SPIDERS = ("weibo", "mailbox", "forum")
 
 @click.command("crawl")
 @click.argument("name", type=click.Choice(SPIDERS))
-@click.option("--revisit", is_flag=True, help="Only re-visit open letters whose back-off time has come.")
-@click.option("--sites", metavar="A,B", help="mailbox: only these site definitions (names or .toml paths).")
+@click.option(
+    "--revisit", is_flag=True, help="Only re-visit open letters whose back-off time has come."
+)
+@click.option(
+    "--sites", metavar="A,B", help="mailbox: only these site definitions (names or .toml paths)."
+)
 @click.option("--boards", metavar="FID,FID", help="forum: only these board ids.")
 @click.option("--base-url", metavar="URL", help="Target this base URL (sets crawl.base_url).")
-@click.option("--max-pages", type=int, default=None, help="Stop after this many pages (crawl.close_after_pages).")
+@click.option(
+    "--max-pages",
+    type=int,
+    default=None,
+    help="Stop after this many pages (crawl.close_after_pages).",
+)
 @click.pass_obj
-def crawl_cmd(app: AppContext, name: str, revisit: bool, sites: str | None, boards: str | None, base_url: str | None, max_pages: int | None) -> None:
+def crawl_cmd(
+    app: AppContext,
+    name: str,
+    revisit: bool,
+    sites: str | None,
+    boards: str | None,
+    base_url: str | None,
+    max_pages: int | None,
+) -> None:
     """Run one spider through the full pipeline into the store.
 
     Runs in this process (Twisted cannot restart, so run one crawl per
@@ -56,7 +73,11 @@ def crawl_cmd(app: AppContext, name: str, revisit: bool, sites: str | None, boar
         f"{name}: {stats.get('item_scraped_count', 0)} items, {stats.get('response_received_count', 0)} pages, "
         f"{stats.get('item_dropped_count', 0)} dropped, events: {', '.join(events) or 'none'}"
     )
-    if stats.get("finish_reason") not in ("finished", "closespider_pagecount", "closespider_timeout"):
+    if stats.get("finish_reason") not in (
+        "finished",
+        "closespider_pagecount",
+        "closespider_timeout",
+    ):
         sys.exit(1)
     # JOBDIR exists to resume a killed run; after a clean finish its request
     # fingerprints would make the next (incremental) run skip every list page.
@@ -68,11 +89,26 @@ def crawl_cmd(app: AppContext, name: str, revisit: bool, sites: str | None, boar
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--seed", type=int, default=None, help="Content seed (crawl.sandbox_seed).")
-@click.option("--speed", type=float, default=None, help="Clock speed: simulated seconds per second (crawl.sandbox_speed).")
-@click.option("--faults", type=float, default=None, help="Share of pages failing once (crawl.sandbox_faults).")
+@click.option(
+    "--speed",
+    type=float,
+    default=None,
+    help="Clock speed: simulated seconds per second (crawl.sandbox_speed).",
+)
+@click.option(
+    "--faults", type=float, default=None, help="Share of pages failing once (crawl.sandbox_faults)."
+)
 @click.option("--days", type=int, default=60, show_default=True, help="Days of history before now.")
 @click.pass_obj
-def sandbox_cmd(app: AppContext, host: str, port: int, seed: int | None, speed: float | None, faults: float | None, days: int) -> None:
+def sandbox_cmd(
+    app: AppContext,
+    host: str,
+    port: int,
+    seed: int | None,
+    speed: float | None,
+    faults: float | None,
+    days: int,
+) -> None:
     """Serve the practice site: generated content in the real site shapes."""
     from crawlers.sandbox.generator import Clock, World
     from crawlers.sandbox.server import Sandbox, make_server

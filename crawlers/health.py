@@ -54,23 +54,50 @@ class CrawlHealth:
             log.warning("crawl health: %s: %s", kind, detail)
         self.crawler.stats.inc_value(f"govpulse/health/{kind}")
 
-    def events(self, spider_name: str, reason: str, previous_rows: float | None) -> list[CrawlEvent]:
+    def events(
+        self, spider_name: str, reason: str, previous_rows: float | None
+    ) -> list[CrawlEvent]:
         stats = self.crawler.stats.get_stats()
         now = datetime.now(TZ)
         source = SOURCES.get(spider_name, spider_name)
         pages = int(stats.get("response_received_count", 0))
         items = int(stats.get("item_scraped_count", 0))
-        errors = int(stats.get("govpulse/parse_errors", 0)) + int(stats.get("downloader/exception_count", 0)) + int(
-            stats.get("retry/max_reached", 0)
-        ) + sum(int(v) for k, v in stats.items() if k.startswith("downloader/response_status_count/") and k[-3:] >= "400" and k[-3:] != "404")
-        base = {"source": source, "spider": spider_name, "at": now, "items": items, "pages": pages, "errors": errors}
+        errors = (
+            int(stats.get("govpulse/parse_errors", 0))
+            + int(stats.get("downloader/exception_count", 0))
+            + int(stats.get("retry/max_reached", 0))
+            + sum(
+                int(v)
+                for k, v in stats.items()
+                if k.startswith("downloader/response_status_count/")
+                and k[-3:] >= "400"
+                and k[-3:] != "404"
+            )
+        )
+        base = {
+            "source": source,
+            "spider": spider_name,
+            "at": now,
+            "items": items,
+            "pages": pages,
+            "errors": errors,
+        }
         out: list[CrawlEvent] = []
         for kind in ("captcha", "blocked", "login_expired", "layout_changed", "incomplete"):
             if self.problems[kind]:
-                out.append(CrawlEvent(kind=kind, ok=False, detail="; ".join(self.details[kind]), **base))
+                out.append(
+                    CrawlEvent(kind=kind, ok=False, detail="; ".join(self.details[kind]), **base)
+                )
         requests = max(int(stats.get("downloader/request_count", 0)), 1)
         if pages >= 5 and errors / requests > self.error_rate:
-            out.append(CrawlEvent(kind="error_rate", ok=False, detail=f"{errors} errors in {requests} requests (threshold {self.error_rate:.0%})", **base))
+            out.append(
+                CrawlEvent(
+                    kind="error_rate",
+                    ok=False,
+                    detail=f"{errors} errors in {requests} requests (threshold {self.error_rate:.0%})",
+                    **base,
+                )
+            )
         list_pages = int(stats.get("govpulse/list_pages", 0))
         rows_per_page = int(stats.get("govpulse/list_rows", 0)) / list_pages if list_pages else None
         if (
@@ -80,9 +107,23 @@ class CrawlHealth:
             and rows_per_page < previous_rows * self.min_ratio
             and not self.problems["layout_changed"]
         ):
-            out.append(CrawlEvent(kind="layout_changed", ok=False, detail=f"{rows_per_page:.1f} rows per list page where the previous run had {previous_rows:.1f}", **base))
-        if reason not in ("finished", "closespider_pagecount", "closespider_timeout", "closespider_itemcount"):
-            out.append(CrawlEvent(kind="incomplete", ok=False, detail=f"run ended: {reason}", **base))
+            out.append(
+                CrawlEvent(
+                    kind="layout_changed",
+                    ok=False,
+                    detail=f"{rows_per_page:.1f} rows per list page where the previous run had {previous_rows:.1f}",
+                    **base,
+                )
+            )
+        if reason not in (
+            "finished",
+            "closespider_pagecount",
+            "closespider_timeout",
+            "closespider_itemcount",
+        ):
+            out.append(
+                CrawlEvent(kind="incomplete", ok=False, detail=f"run ended: {reason}", **base)
+            )
         rows = f" rows_per_list_page={rows_per_page:.1f}" if rows_per_page is not None else ""
         out.append(CrawlEvent(kind="finished", ok=not out, detail=f"reason={reason}{rows}", **base))
         return out

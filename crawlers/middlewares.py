@@ -34,7 +34,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
         reason = response_status_message(response.status)
-        retry = get_retry_request(request, spider=self.crawler.spider, reason=reason, max_retry_times=self.max_retry_times)
+        retry = get_retry_request(
+            request, spider=self.crawler.spider, reason=reason, max_retry_times=self.max_retry_times
+        )
         if retry is None:
             return response
         ra = response.headers.get("Retry-After")
@@ -42,8 +44,15 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return retry
 
     def process_exception(self, request, exception, spider=None):  # type: ignore[no-untyped-def]
-        if isinstance(exception, self.exceptions_to_retry) and not request.meta.get("dont_retry", False):
-            retry = get_retry_request(request, spider=self.crawler.spider, reason=exception, max_retry_times=self.max_retry_times)
+        if isinstance(exception, self.exceptions_to_retry) and not request.meta.get(
+            "dont_retry", False
+        ):
+            retry = get_retry_request(
+                request,
+                spider=self.crawler.spider,
+                reason=exception,
+                max_retry_times=self.max_retry_times,
+            )
             if retry is not None:
                 retry.meta["backoff_delay"] = self._delay(request)
             return retry

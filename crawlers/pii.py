@@ -12,13 +12,19 @@ import re
 from collections.abc import Callable
 
 # 18-digit resident ID: 6 area digits, birth date, 3 digits, check digit/X.
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:[0-2]\d|3[01])\d{3}([0-9Xx])(?![0-9A-Za-z])")
+_ID_RE = re.compile(
+    r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:[0-2]\d|3[01])\d{3}([0-9Xx])(?![0-9A-Za-z])"
+)
 _MOBILE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 _LANDLINE_RE = re.compile(r"(?<!\d)(0\d{2,3})[-－ ]?(\d{3,4})(\d{4})(?!\d)")
 # Lookbehind + possessive quantifier: linear time on a 200k-char run of letters.
-_EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*+(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*+(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})"
+)
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_PLATE_RE = re.compile(rf"([{_PROVINCES}][A-HJ-NP-Z])[·• ]?([A-HJ-NP-Z0-9]{{2}})[A-HJ-NP-Z0-9]{{3,4}}(?![A-Za-z0-9])")
+_PLATE_RE = re.compile(
+    rf"([{_PROVINCES}][A-HJ-NP-Z])[·• ]?([A-HJ-NP-Z0-9]{{2}})[A-HJ-NP-Z0-9]{{3,4}}(?![A-Za-z0-9])"
+)
 
 
 def _id(m: re.Match[str]) -> str:

@@ -44,8 +44,14 @@ class Spool:
         if not self.folder.is_dir():
             return 0
         done = 0
-        for path in sorted(self.folder.glob("*.jsonl")) + sorted(self.folder.glob("*.jsonl.replaying")):
-            work = path if path.suffix == ".replaying" else path.rename(path.with_suffix(".jsonl.replaying"))
+        for path in sorted(self.folder.glob("*.jsonl")) + sorted(
+            self.folder.glob("*.jsonl.replaying")
+        ):
+            work = (
+                path
+                if path.suffix == ".replaying"
+                else path.rename(path.with_suffix(".jsonl.replaying"))
+            )
             messages: list[Message] = []
             with work.open(encoding="utf-8") as fh:
                 for n, line in enumerate(fh, 1):

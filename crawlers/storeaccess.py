@@ -16,7 +16,9 @@ def crawl_store(crawler: Any) -> Store | None:
     if not hasattr(crawler, "_govpulse_store"):
         url = crawler.settings.get("GOVPULSE_STORE_URL")
         try:
-            crawler._govpulse_store = open_store(url, crawler.settings.get("GOVPULSE")) if url else None
+            crawler._govpulse_store = (
+                open_store(url, crawler.settings.get("GOVPULSE")) if url else None
+            )
         except (StoreError, OSError) as exc:
             log.error("store %s unavailable (%s): items go to the spool", url, exc)
             crawler.stats.inc_value("govpulse/store_unavailable")

@@ -56,8 +56,9 @@ class ForumListPage(DiscuzPage):
 
     def parse(self) -> ThreadList:
         sel = self.selector
-        board = clean_whitespace(" ".join(sel.css("div.bm_h h1 a::text, h1.xs2 a::text").getall()[:1])) or (
-            clean_whitespace(sel.css("title::text").get() or "").split(" - ")[0]
+        board = (
+            clean_whitespace(" ".join(sel.css("div.bm_h h1 a::text, h1.xs2 a::text").getall()[:1]))
+            or (clean_whitespace(sel.css("title::text").get() or "").split(" - ")[0])
         )
         if not sel.css("#threadlisttableid, #threadlist, table[summary]"):
             raise ParseError(f"{self.url}: no thread list table (layout changed?)")
@@ -67,7 +68,10 @@ class ForumListPage(DiscuzPage):
             if not m:
                 continue
             tid = m.group(1)
-            link = row.css("a.xst::attr(href), a.s.xst::attr(href)").get() or f"forum.php?mod=viewthread&tid={tid}"
+            link = (
+                row.css("a.xst::attr(href), a.s.xst::attr(href)").get()
+                or f"forum.php?mod=viewthread&tid={tid}"
+            )
             by = row.css("td.by")
             num = row.css("td.num")
             threads.append(
@@ -77,12 +81,15 @@ class ForumListPage(DiscuzPage):
                     "channel": board or "forum",
                     "url": urljoin(self.url, link),
                     "title": html_to_text(row.css("a.xst").get() or ""),
-                    "author": clean_whitespace(by[0].css("cite a::text").get() or "") or None if by else None,
+                    "author": clean_whitespace(by[0].css("cite a::text").get() or "") or None
+                    if by
+                    else None,
                     "posted_at": self.when(by[0].css("em")[0]) if by and by[0].css("em") else None,
                     "comments": to_int(num.css("a::text").get()) if num else 0,
                     "extra": {
                         "views": to_int(num.css("em::text").get()) if num else 0,
-                        "category": clean_whitespace(" ".join(row.css("th em a::text").getall())) or None,
+                        "category": clean_whitespace(" ".join(row.css("th em a::text").getall()))
+                        or None,
                         "sticky": row.attrib.get("id", "").startswith("stickthread_"),
                     },
                 }
@@ -133,25 +140,41 @@ class ThreadPage(DiscuzPage):
             body = node.css(f"td#postmessage_{pid}").get() or node.css("td.t_f").get()
             if body is None:
                 continue
-            author = clean_whitespace(" ".join(node.css("div.authi a.xw1::text, td.pls div.authi a::text").getall()[:1]))
+            author = clean_whitespace(
+                " ".join(node.css("div.authi a.xw1::text, td.pls div.authi a::text").getall()[:1])
+            )
             em = node.css(f"em#authorposton{pid}")
             comments = []
             for pstl in node.css("div.pstl"):
-                who = clean_whitespace(" ".join(pstl.css("div.psta a::text, div.psta::text").getall()))
+                who = clean_whitespace(
+                    " ".join(pstl.css("div.psta a::text, div.psta::text").getall())
+                )
                 psti = pstl.css("div.psti")
                 when = self.when(psti.css("span.xg1")) if psti.css("span.xg1") else None
-                text = html_to_text(re.sub(r"<span class=\"xg1\">.*?</span>", "", psti.get() or "", flags=re.S))
+                text = html_to_text(
+                    re.sub(r"<span class=\"xg1\">.*?</span>", "", psti.get() or "", flags=re.S)
+                )
                 if text:
                     comments.append((who, text, when))
             posts.append(Post(pid, author, self.when(em[0]) if em else None, body, comments))
         if not posts:
-            raise ParseError(f"{self.url}: no posts found (layout changed, deleted thread or a block page)")
+            raise ParseError(
+                f"{self.url}: no posts found (layout changed, deleted thread or a block page)"
+            )
         tid = ""
         m = _TID_LINK_RE.search(self.url)
         if m:
             tid = m.group(1)
-        board = clean_whitespace(" ".join(sel.css("#pt a[href*=forumdisplay]::text, #pt a[href*='forum-']::text").getall()[-1:]))
-        category = clean_whitespace(" ".join(sel.css("h1.ts a::text").getall())).strip("[] ") or None
+        board = clean_whitespace(
+            " ".join(
+                sel.css("#pt a[href*=forumdisplay]::text, #pt a[href*='forum-']::text").getall()[
+                    -1:
+                ]
+            )
+        )
+        category = (
+            clean_whitespace(" ".join(sel.css("h1.ts a::text").getall())).strip("[] ") or None
+        )
         nxt = sel.css("div.pg a.nxt::attr(href)").get()
         return Thread(tid, subject, board, category, posts, urljoin(self.url, nxt) if nxt else None)
 
@@ -182,11 +205,18 @@ def thread_items(
         head["posted_at"] = first.when or head.get("posted_at")
         for who, text, when in first.comments:
             if not head.get("reply_body"):
-                head.update(reply_body=text, replied_at=when, replier=who or None, status="answered")
+                head.update(
+                    reply_body=text, replied_at=when, replier=who or None, status="answered"
+                )
     for post in posts:
         if post.author and official.search(post.author):
             if not head.get("reply_body"):
-                head.update(reply_body=post.text, replied_at=post.when, replier=post.author, status="answered")
+                head.update(
+                    reply_body=post.text,
+                    replied_at=post.when,
+                    replier=post.author,
+                    status="answered",
+                )
             continue
         if not post.text:
             continue

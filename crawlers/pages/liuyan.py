@@ -14,7 +14,13 @@ from crawlers.pages.base import Page, ParseError, as_dict, as_list
 from crawlers.text import html_to_text
 
 #: 留言板 state -> Message status (办理中 = accepted but not answered yet).
-STATES = {"待回复": "open", "办理中": "open", "已办理": "answered", "已回复": "answered", "已关闭": "closed"}
+STATES = {
+    "待回复": "open",
+    "办理中": "open",
+    "已办理": "answered",
+    "已回复": "answered",
+    "已关闭": "closed",
+}
 
 
 def _answer_fields(page: Page, content: Any, dateline: Any, org: Any) -> dict[str, Any]:
@@ -52,7 +58,11 @@ class LiuyanListPage(Page):
         else:
             rows = as_list(data.get("responseData"), f"{self.url} responseData")
         letters = [item for item in (self._letter(r) for r in rows) if item]
-        last = str(rows[-1].get("tid")) if rows and isinstance(rows[-1], dict) and rows[-1].get("tid") else None
+        last = (
+            str(rows[-1].get("tid"))
+            if rows and isinstance(rows[-1], dict) and rows[-1].get("tid")
+            else None
+        )
         return LetterList(letters, last)
 
     def _letter(self, row: Any) -> dict[str, Any] | None:
@@ -65,7 +75,9 @@ class LiuyanListPage(Page):
             "source_id": f"liuyan:{tid}",
             "channel": str(row.get("forumName") or row.get("fid") or "领导留言板"),
             "url": f"https://liuyan.people.com.cn/threads/content?tid={tid}",
-            "title": html_to_text(row.get("subject") if isinstance(row.get("subject"), str) else ""),
+            "title": html_to_text(
+                row.get("subject") if isinstance(row.get("subject"), str) else ""
+            ),
             "body": html_to_text(row.get("content") if isinstance(row.get("content"), str) else ""),
             "author": row.get("nickName") or None,
             "posted_at": self.time(row.get("dateline")),
@@ -79,7 +91,14 @@ class LiuyanListPage(Page):
                 "leader": row.get("forumName") or None,
             },
         }
-        item.update(_answer_fields(self, row.get("answerContent"), row.get("answerDateline"), row.get("answerOrganization")))
+        item.update(
+            _answer_fields(
+                self,
+                row.get("answerContent"),
+                row.get("answerDateline"),
+                row.get("answerOrganization"),
+            )
+        )
         return item
 
 
@@ -89,7 +108,9 @@ class LiuyanDetailPage(Page):
     def parse(self, tid: str) -> dict[str, Any]:
         data = as_dict(self.json(), self.url)
         result = as_dict(data.get("resultData"), f"{self.url} resultData")
-        entries = [e for e in as_list(result.get("contentList"), "contentList") if isinstance(e, dict)]
+        entries = [
+            e for e in as_list(result.get("contentList"), "contentList") if isinstance(e, dict)
+        ]
         if not entries:
             raise ParseError(f"{self.url}: letter {tid} has no content")
         letter = entries[0]
@@ -97,7 +118,9 @@ class LiuyanDetailPage(Page):
         item: dict[str, Any] = {
             "source": "mailbox",
             "source_id": f"liuyan:{tid}",
-            "body": html_to_text(letter.get("content") if isinstance(letter.get("content"), str) else ""),
+            "body": html_to_text(
+                letter.get("content") if isinstance(letter.get("content"), str) else ""
+            ),
             "posted_at": self.time(letter.get("dateline")),
             "status": STATES.get(state, "open"),
             "extra": {"tid": tid, "state": state or None},
@@ -106,7 +129,9 @@ class LiuyanDetailPage(Page):
             if isinstance(result.get(key), str):
                 item["_" + key] = result[key]
         for entry in entries[1:]:
-            fields = _answer_fields(self, entry.get("content"), entry.get("dateline"), entry.get("organization"))
+            fields = _answer_fields(
+                self, entry.get("content"), entry.get("dateline"), entry.get("organization")
+            )
             if fields:
                 item.update(fields)  # the latest reply wins: it is the final answer
         return item

@@ -50,7 +50,9 @@ class SitePage(Page):
             try:
                 return self.page.body.decode(self.site.encoding, errors="replace")
             except LookupError:
-                raise ParseError(f"{self.site.source_file}: unknown encoding {self.site.encoding!r}") from None
+                raise ParseError(
+                    f"{self.site.source_file}: unknown encoding {self.site.encoding!r}"
+                ) from None
         return super().text
 
     @cached_property
@@ -136,7 +138,9 @@ class MailboxDetailPage(SitePage):
         sel = self.selector
         values = {key: select_text(sel, query) for key, query in self.site.detail.items()}
         if not values.get("title") and not values.get("body"):
-            raise ParseError(f"{self.url}: no title or body where {self.site.source_file} expects them")
+            raise ParseError(
+                f"{self.url}: no title or body where {self.site.source_file} expects them"
+            )
         state = values.pop("state", "") or ""
         category = values.pop("category", "") or ""
         item: dict[str, Any] = {

@@ -54,10 +54,15 @@ class TimelinePage(Page):
         for card in as_list(body.get("cards"), f"{self.url} cards"):
             if not isinstance(card, dict):
                 continue
-            blogs = [card.get("mblog")] if card.get("card_type") == 9 else [
-                c.get("mblog") for c in as_list(card.get("card_group"), "card_group")
-                if isinstance(c, dict) and c.get("card_type") == 9
-            ]
+            blogs = (
+                [card.get("mblog")]
+                if card.get("card_type") == 9
+                else [
+                    c.get("mblog")
+                    for c in as_list(card.get("card_group"), "card_group")
+                    if isinstance(c, dict) and c.get("card_type") == 9
+                ]
+            )
             for blog in blogs:
                 if isinstance(blog, dict):
                     item = post_item(blog, self)
@@ -182,7 +187,10 @@ class CommentsPage(Page):
             return CommentPage([], 0, 0, 0)
         body = data.get("data")
         if isinstance(body, list):  # hotFlowChild puts the list at top level
-            body = {"data": body, **{k: data.get(k) for k in ("max_id", "max_id_type", "total_number")}}
+            body = {
+                "data": body,
+                **{k: data.get(k) for k in ("max_id", "max_id_type", "total_number")},
+            }
         body = as_dict(body, f"{self.url} data")
         rows = as_list(body.get("data"), f"{self.url} data.data")
         comments = [c for c in (_comment(r) for r in rows) if c]
@@ -231,7 +239,11 @@ def comment_items(
             "likes": c.likes,
             "comments": c.total_replies,
             "_parent_source_id": parent_sid,
-            "extra": {"kind": "comment" if level == 1 else "reply", "mid": post_sid, "floor": c.floor},
+            "extra": {
+                "kind": "comment" if level == 1 else "reply",
+                "mid": post_sid,
+                "floor": c.floor,
+            },
         }
         if c.user_name:
             by_author[c.user_name] = item

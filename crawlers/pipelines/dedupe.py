@@ -68,7 +68,11 @@ class DedupePipeline:
     @classmethod
     def from_crawler(cls, crawler: Any) -> DedupePipeline:
         gp = crawler.settings.get("GOVPULSE") or {}
-        return cls(crawler.stats, float(gp.get("crawl.dedupe_threshold", 0.8)), int(gp.get("crawl.dedupe_min_chars", 20)))
+        return cls(
+            crawler.stats,
+            float(gp.get("crawl.dedupe_threshold", 0.8)),
+            int(gp.get("crawl.dedupe_min_chars", 20)),
+        )
 
     def process_item(self, item: Message, spider: Any = None) -> Message:
         # The same id twice in a run is a list row seen again (e.g. pagination shifted

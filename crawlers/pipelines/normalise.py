@@ -43,7 +43,9 @@ def normalise_item(item: dict[str, Any], now: datetime) -> tuple[dict[str, Any],
     for name in TEXT_FIELDS:
         value = out.get(name)
         if isinstance(value, str):
-            out[name] = html_to_text(value) if "<" in value and ">" in value else clean_whitespace(value)
+            out[name] = (
+                html_to_text(value) if "<" in value and ">" in value else clean_whitespace(value)
+            )
     for name in ("channel", "replier", "region", "department"):
         if isinstance(out.get(name), str):
             out[name] = clean_whitespace(out[name]) or None

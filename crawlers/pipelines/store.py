@@ -15,7 +15,9 @@ from store import StoreError, StoreUnavailable
 log = logging.getLogger(__name__)
 
 
-def schedule_revisit(item: Message, previous: Message | None, hours: list[float], now: datetime) -> None:
+def schedule_revisit(
+    item: Message, previous: Message | None, hours: list[float], now: datetime
+) -> None:
     """Set extra.revisit_at / revisit_step for letters still open (back-off schedule).
 
     Answered letters get ``revisit_at = "done"``; after the last step ``"never"``.
@@ -34,7 +36,9 @@ def schedule_revisit(item: Message, previous: Message | None, hours: list[float]
         item.extra["revisit_step"] = step
         return
     item.extra["revisit_step"] = step
-    item.extra["revisit_at"] = (now + timedelta(hours=float(hours[step]))).replace(microsecond=0).isoformat()
+    item.extra["revisit_at"] = (
+        (now + timedelta(hours=float(hours[step]))).replace(microsecond=0).isoformat()
+    )
 
 
 class StorePipeline:
@@ -82,7 +86,9 @@ class StorePipeline:
         try:
             if store is None:
                 raise StoreUnavailable("store could not be opened")
-            previous = {m.id: m for m in store.get_many([m.id for m in batch if m.status is Status.OPEN])}
+            previous = {
+                m.id: m for m in store.get_many([m.id for m in batch if m.status is Status.OPEN])
+            }
             for m in batch:
                 schedule_revisit(m, previous.get(m.id), self.hours, now)
             result = store.upsert_many(batch)
@@ -91,7 +97,12 @@ class StorePipeline:
                 schedule_revisit(m, None, self.hours, now) if "revisit_at" not in m.extra else None
             self.spool.write(self.name, batch)
             self.stats.inc_value("govpulse/store/spooled", len(batch))
-            log.error("store unavailable (%s): %d items spooled to %s", exc, len(batch), self.spool.path(self.name))
+            log.error(
+                "store unavailable (%s): %d items spooled to %s",
+                exc,
+                len(batch),
+                self.spool.path(self.name),
+            )
             return
         self.stats.inc_value("govpulse/store/inserted", result.inserted)
         self.stats.inc_value("govpulse/store/updated", result.updated)

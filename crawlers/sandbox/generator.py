@@ -134,15 +134,48 @@ class World:
         names = ["平安", "发布", "交通", "环保", "城管", "12345"]
         for i, tail in enumerate(names):
             region = texts.REGIONS[i % len(texts.REGIONS)]
-            channels.append(Channel(f"weibo:{1000000001 + i}", "weibo", str(1000000001 + i), f"{region}{tail}", region, 1.5 * scale))
+            channels.append(
+                Channel(
+                    f"weibo:{1000000001 + i}",
+                    "weibo",
+                    str(1000000001 + i),
+                    f"{region}{tail}",
+                    region,
+                    1.5 * scale,
+                )
+            )
         leaders = ["市委书记", "市长", "县委书记", "县长"]
         for i, leader in enumerate(leaders):
             region = texts.REGIONS[(i + 3) % len(texts.REGIONS)]
-            channels.append(Channel(f"liuyan:{101 + i}", "liuyan", str(101 + i), f"{region}{leader}", region, 3.0 * scale))
-        channels.append(Channel("site:chuzhou", "site", "chuzhou", "滁州市市长信箱", "滁州市", 4.0 * scale))
-        channels.append(Channel("site:chengdu12345", "site", "chengdu12345", "成都市12345市长信箱", "成都市", 5.0 * scale))
+            channels.append(
+                Channel(
+                    f"liuyan:{101 + i}",
+                    "liuyan",
+                    str(101 + i),
+                    f"{region}{leader}",
+                    region,
+                    3.0 * scale,
+                )
+            )
+        channels.append(
+            Channel("site:chuzhou", "site", "chuzhou", "滁州市市长信箱", "滁州市", 4.0 * scale)
+        )
+        channels.append(
+            Channel(
+                "site:chengdu12345",
+                "site",
+                "chengdu12345",
+                "成都市12345市长信箱",
+                "成都市",
+                5.0 * scale,
+            )
+        )
         for i, board in enumerate(["问政四川", "民生热线", "城建交通"]):
-            channels.append(Channel(f"forum:{41 + i}", "forum", str(41 + i), board, texts.REGIONS[i], 3.0 * scale))
+            channels.append(
+                Channel(
+                    f"forum:{41 + i}", "forum", str(41 + i), board, texts.REGIONS[i], 3.0 * scale
+                )
+            )
         r.shuffle(names)
         self.channels = {c.key: c for c in channels}
 
@@ -187,7 +220,9 @@ class World:
             return f"邮箱zhang{r.randrange(10, 99)}@example.com。"
         return ""
 
-    def letter_text(self, r: random.Random, region: str, event: int | None) -> tuple[str, str, str, str, str]:
+    def letter_text(
+        self, r: random.Random, region: str, event: int | None
+    ) -> tuple[str, str, str, str, str]:
         """(title, body, topic, department, reply) of one letter."""
         place = r.choice(texts.PLACES)
         if event is not None and r.random() < 0.6:
@@ -236,7 +271,9 @@ class World:
             category = r.choice(["投诉", "求助", "咨询", "建言"])
             out.append(
                 Letter(
-                    id=f"{ch.code[-3:]}{day:05d}{i:03d}" if ch.kind != "site" else f"{_num(ch.code)}{day:05d}{i:03d}",
+                    id=f"{ch.code[-3:]}{day:05d}{i:03d}"
+                    if ch.kind != "site"
+                    else f"{_num(ch.code)}{day:05d}{i:03d}",
                     channel=key,
                     title=title,
                     body=body,
@@ -263,7 +300,11 @@ class World:
         for site in self.channels_of("site"):
             for letter in self.letters_of_day(site.key, day):
                 r = _rng(self.seed, "dup", letter.id)
-                if r.random() < 0.1 and int(letter.id) % len(self.channels_of("forum")) == int(key.split(":")[1]) % 3:
+                if (
+                    r.random() < 0.1
+                    and int(letter.id) % len(self.channels_of("forum"))
+                    == int(key.split(":")[1]) % 3
+                ):
                     out.append(
                         Letter(
                             id=f"{key[-2:]}{day:05d}{start + len(out):03d}",
@@ -311,21 +352,47 @@ class World:
         for i in range(n):
             topic = r.choice(list(texts.TOPICS))
             body = r.choice(texts.WEIBO_NOTICES).format(
-                region=ch.region, place=r.choice(texts.PLACES), dept=texts.TOPICS[topic][0], topic=topic
+                region=ch.region,
+                place=r.choice(texts.PLACES),
+                dept=texts.TOPICS[topic][0],
+                topic=topic,
             )
             long = r.random() < 0.2
             if long:
-                body += "具体安排如下：" + "".join(f"{k + 1}. {r.choice(texts.REPLY_ACTIONS)}；" for k in range(8))
+                body += "具体安排如下：" + "".join(
+                    f"{k + 1}. {r.choice(texts.REPLY_ACTIONS)}；" for k in range(8)
+                )
             count = int(r.paretovariate(0.9) * 4 * self.scale)
             posted = self.day_start(day) + timedelta(seconds=r.randrange(8 * 3600, 22 * 3600))
-            out.append(Post(f"49{ch.code[-2:]}{day:05d}{i:03d}000", key, body, posted, min(count, 1500), long, "notice"))
+            out.append(
+                Post(
+                    f"49{ch.code[-2:]}{day:05d}{i:03d}000",
+                    key,
+                    body,
+                    posted,
+                    min(count, 1500),
+                    long,
+                    "notice",
+                )
+            )
         for prev in (1, 2):  # refute a rumour that spread one or two days ago
             rumour = self.rumour_of_day(day - prev)
             if rumour is not None and _rng(self.seed, key, "refute", day).random() < 0.5:
                 claim, fact = texts.RUMOURS[rumour]
                 posted = self.day_start(day) + timedelta(hours=10 + prev)
                 body = f"【辟谣】近日网传“{claim}”。经核实，{fact}。请广大网友不信谣、不传谣。"
-                out.append(Post(f"49{ch.code[-2:]}{day:05d}9{prev}0000", key, body, posted, 8, False, "refutation", rumour))
+                out.append(
+                    Post(
+                        f"49{ch.code[-2:]}{day:05d}9{prev}0000",
+                        key,
+                        body,
+                        posted,
+                        8,
+                        False,
+                        "refutation",
+                        rumour,
+                    )
+                )
                 break
         out.sort(key=lambda p: (p.posted_at, p.id))
         return tuple(out)
@@ -369,10 +436,33 @@ class World:
             d = self.delay(r, 1.0, 0.5)
             answer = None
             if d is not None:
-                answer = (f"您好，您反映的情况已转交{texts.TOPICS[r.choice(list(texts.TOPICS))][0]}核实处理，请保持电话畅通。", posted + d)
-            c = Comment(f"{mid[:-3]}{i + 1:06d}"[-16:].rjust(16, "5"), mid, self.person(r), str(2000000000 + r.randrange(10**6)), body, posted, int(r.paretovariate(1.2)) - 1, answer)
+                answer = (
+                    f"您好，您反映的情况已转交{texts.TOPICS[r.choice(list(texts.TOPICS))][0]}核实处理，请保持电话畅通。",
+                    posted + d,
+                )
+            c = Comment(
+                f"{mid[:-3]}{i + 1:06d}"[-16:].rjust(16, "5"),
+                mid,
+                self.person(r),
+                str(2000000000 + r.randrange(10**6)),
+                body,
+                posted,
+                int(r.paretovariate(1.2)) - 1,
+                answer,
+            )
             for k in range(r.choice((0, 0, 0, 1, 2, 4))):
-                c.replies.append(Comment(f"{c.id}{k}", mid, self.person(r), str(2000000000 + r.randrange(10**6)), r.choice(["同样的问题", "顶一下", "我们小区也是这样", "希望尽快解决"]), posted + timedelta(minutes=5 + k), 0, None))
+                c.replies.append(
+                    Comment(
+                        f"{c.id}{k}",
+                        mid,
+                        self.person(r),
+                        str(2000000000 + r.randrange(10**6)),
+                        r.choice(["同样的问题", "顶一下", "我们小区也是这样", "希望尽快解决"]),
+                        posted + timedelta(minutes=5 + k),
+                        0,
+                        None,
+                    )
+                )
             out.append(c)
         out.sort(key=lambda c: (c.posted_at, c.id), reverse=True)
         return tuple(out)

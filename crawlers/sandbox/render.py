@@ -45,7 +45,13 @@ def weibo_user(world: World, key: str) -> dict[str, Any]:
 
 
 def citizen_user(uid: str, name: str) -> dict[str, Any]:
-    return {"id": int(uid), "screen_name": name, "verified": False, "verified_type": -1, "followers_count": 37}
+    return {
+        "id": int(uid),
+        "screen_name": name,
+        "verified": False,
+        "verified_type": -1,
+        "followers_count": 37,
+    }
 
 
 def mblog(world: World, post: Post, now: datetime) -> dict[str, Any]:
@@ -66,7 +72,9 @@ def mblog(world: World, post: Post, now: datetime) -> dict[str, Any]:
     }
 
 
-def comment_json(world: World, post: Post, c: Comment, now: datetime, inline: bool = True) -> dict[str, Any]:
+def comment_json(
+    world: World, post: Post, c: Comment, now: datetime, inline: bool = True
+) -> dict[str, Any]:
     replies: list[dict[str, Any]] = []
     for r in c.replies:
         if r.posted_at <= now:
@@ -118,7 +126,15 @@ def liuyan_row(letter: Letter, leader: str, now: datetime) -> dict[str, Any]:
         "dateline": int(letter.posted_at.timestamp()),
         "forumName": leader,
         "typeName": letter.category,
-        "domainName": {"城乡建设": "城建", "交通运输": "交通", "环境保护": "环保", "教育文体": "教育", "卫生计生": "医疗", "劳动和社会保障": "就业", "商贸旅游": "旅游"}.get(letter.topic, "其他"),
+        "domainName": {
+            "城乡建设": "城建",
+            "交通运输": "交通",
+            "环境保护": "环保",
+            "教育文体": "教育",
+            "卫生计生": "医疗",
+            "劳动和社会保障": "就业",
+            "商贸旅游": "旅游",
+        }.get(letter.topic, "其他"),
         "stateInfo": letter.state(now),
         "answerContent": None,
         "answerDateline": None,
@@ -128,15 +144,32 @@ def liuyan_row(letter: Letter, leader: str, now: datetime) -> dict[str, Any]:
 
 
 def liuyan_detail(letter: Letter, leader: str, now: datetime) -> dict[str, Any]:
-    entries = [{"content": esc(letter.body), "dateline": int(letter.posted_at.timestamp()), "stateInfo": letter.state(now)}]
+    entries = [
+        {
+            "content": esc(letter.body),
+            "dateline": int(letter.posted_at.timestamp()),
+            "stateInfo": letter.state(now),
+        }
+    ]
     if letter.answered(now) and letter.reply_at:
         entries.append(
-            {"content": esc(letter.reply_body), "dateline": int(letter.reply_at.timestamp()), "organization": letter.replier, "stateInfo": "已办理"}
+            {
+                "content": esc(letter.reply_body),
+                "dateline": int(letter.reply_at.timestamp()),
+                "organization": letter.replier,
+                "stateInfo": "已办理",
+            }
         )
     return {
         "resultCode": 200,
         "resultMsg": "success",
-        "resultData": {"subject": letter.title, "forumName": leader, "typeName": letter.category, "stateInfo": letter.state(now), "contentList": entries},
+        "resultData": {
+            "subject": letter.title,
+            "forumName": leader,
+            "typeName": letter.category,
+            "stateInfo": letter.state(now),
+            "contentList": entries,
+        },
     }
 
 
@@ -153,7 +186,11 @@ def chuzhou_list(letters: list[Letter], page: int, pages: int, now: datetime) ->
         f'<span class="date">{x.posted_at:%Y-%m-%d}</span></li>'
         for x in letters
     )
-    nxt = f'<a class="next" href="/content/column/4001?pageIndex={page + 1}">下一页</a>' if page < pages else ""
+    nxt = (
+        f'<a class="next" href="/content/column/4001?pageIndex={page + 1}">下一页</a>'
+        if page < pages
+        else ""
+    )
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>政民互动-滁州市市长信箱</title></head><body>'
         f'<div class="lyy_listbox"><ul>{rows}</ul></div>'
@@ -182,7 +219,7 @@ def chuzhou_detail(x: Letter, now: datetime) -> str:
 
 def chengdu_list(letters: list[Letter], total: int, now: datetime) -> bytes:
     rows = "".join(
-        f'<li><span>{esc(x.category)}</span><span>{"已办结" if x.answered(now) else "办理中"}</span>'
+        f"<li><span>{esc(x.category)}</span><span>{'已办结' if x.answered(now) else '办理中'}</span>"
         f'<span>{x.posted_at:%Y-%m-%d %H:%M:%S}</span><a href="/openWorkDetail?id=CD{x.id}">{esc(x.title)}</a></li>'
         for x in letters
     )
@@ -196,9 +233,7 @@ def chengdu_list(letters: list[Letter], total: int, now: datetime) -> bytes:
 
 def chengdu_detail(x: Letter, now: datetime) -> bytes:
     answered = x.answered(now) and x.reply_at
-    process = (
-        f'<tr class="process"><td>{esc(x.department)}</td><td>{x.posted_at + timedelta(hours=20):%Y-%m-%d %H:%M:%S}</td><td>受理</td></tr>'
-    )
+    process = f'<tr class="process"><td>{esc(x.department)}</td><td>{x.posted_at + timedelta(hours=20):%Y-%m-%d %H:%M:%S}</td><td>受理</td></tr>'
     if answered:
         process += f'<tr class="process"><td>{esc(x.replier)}</td><td>{x.reply_at:%Y-%m-%d %H:%M:%S}</td><td>办结</td></tr>'
     page = (
@@ -217,7 +252,9 @@ def chengdu_detail(x: Letter, now: datetime) -> bytes:
 
 
 # -- Discuz! ----------------------------------------------------------------------
-def discuz_list(board: str, fid: str, letters: list[Letter], page: int, pages: int, now: datetime) -> str:
+def discuz_list(
+    board: str, fid: str, letters: list[Letter], page: int, pages: int, now: datetime
+) -> str:
     rows = "".join(
         f'<tbody id="normalthread_{x.id}"><tr><td class="icn"><a href="forum.php?mod=viewthread&amp;tid={x.id}"></a></td>'
         f'<th class="new"><em>[<a href="forum.php?mod=forumdisplay&amp;fid={fid}&amp;typeid=1">{esc(x.category)}</a>]</em> '
@@ -227,7 +264,11 @@ def discuz_list(board: str, fid: str, letters: list[Letter], page: int, pages: i
         f'<td class="num"><a href="forum.php?mod=viewthread&amp;tid={x.id}" class="xi2">{1 if x.answered(now) else 0}</a><em>{x.votes * 7 + 12}</em></td></tr></tbody>'
         for x in letters
     )
-    nxt = f'<a href="forum.php?mod=forumdisplay&amp;fid={fid}&amp;page={page + 1}" class="nxt">下一页</a>' if page < pages else ""
+    nxt = (
+        f'<a href="forum.php?mod=forumdisplay&amp;fid={fid}&amp;page={page + 1}" class="nxt">下一页</a>'
+        if page < pages
+        else ""
+    )
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(board)} - 问政论坛</title></head><body>'
         f'<div id="pt"><a href="forum.php">论坛</a><a href="forum.php?mod=forumdisplay&amp;fid={fid}">{esc(board)}</a></div>'
@@ -237,8 +278,14 @@ def discuz_list(board: str, fid: str, letters: list[Letter], page: int, pages: i
     )
 
 
-def _discuz_post(pid: str, author: str, when: datetime, body: str, now: datetime, comment: str = "") -> str:
-    shown = f"昨天 {when:%H:%M}" if when.date() == (now - timedelta(days=1)).date() else f"{when:%Y-%m-%d %H:%M}"
+def _discuz_post(
+    pid: str, author: str, when: datetime, body: str, now: datetime, comment: str = ""
+) -> str:
+    shown = (
+        f"昨天 {when:%H:%M}"
+        if when.date() == (now - timedelta(days=1)).date()
+        else f"{when:%Y-%m-%d %H:%M}"
+    )
     return (
         f'<div id="post_{pid}"><table><tr><td class="pls"><div class="authi"><a class="xw1" href="home.php?mod=space">{esc(author)}</a></div></td>'
         f'<td class="plc"><div class="authi"><em id="authorposton{pid}">发表于 <span title="{when:%Y-%m-%d %H:%M:%S}">{shown}</span></em></div>'
@@ -259,7 +306,11 @@ def discuz_thread(board: str, fid: str, x: Letter, now: datetime, official_post:
     posts.append(_discuz_post(f"{x.id}1", x.author, x.posted_at, x.body, now, comment))
     follow = x.posted_at + timedelta(hours=3)
     if follow <= now and int(x.id) % 3 == 0:
-        posts.append(_discuz_post(f"{x.id}2", "路过的网友", follow, "顶！同样遇到这个问题，希望尽快解决。", now))
+        posts.append(
+            _discuz_post(
+                f"{x.id}2", "路过的网友", follow, "顶！同样遇到这个问题，希望尽快解决。", now
+            )
+        )
     if answered and official_post:
         posts.append(_discuz_post(f"{x.id}3", x.replier, x.reply_at, x.reply_body, now))
     return (

@@ -34,7 +34,9 @@ FORUM_PAGE = 20
 class Sandbox:
     """Content + clock + fault memory: what the request handler serves."""
 
-    def __init__(self, world: World | None = None, clock: Clock | None = None, faults: float = 0.0) -> None:
+    def __init__(
+        self, world: World | None = None, clock: Clock | None = None, faults: float = 0.0
+    ) -> None:
         self.world = world or World()
         self.clock = clock or Clock()
         self.faults = faults
@@ -63,7 +65,9 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     # -- plumbing ------------------------------------------------------------
-    def send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+    def send(
+        self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -99,7 +103,11 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
         json_route = path.startswith(("/api/", "/comments/", "/statuses/", "/v1/"))
-        fault = self.sandbox.fault(f"{method} {self.path} {body[:200]!r}", json_route) if path != "/robots.txt" else None
+        fault = (
+            self.sandbox.fault(f"{method} {self.path} {body[:200]!r}", json_route)
+            if path != "/robots.txt"
+            else None
+        )
         if fault == "500":
             return self.send_html("<html><body>500 Internal Server Error</body></html>", 500)
         if fault == "503":
@@ -113,7 +121,9 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "GET" and path.startswith("/content/detail/"):
                     return self.chuzhou_detail(path, now)
                 if method == "GET" and path.startswith("/v1/threads/"):
-                    return self.send_json({"resultCode": 405, "resultMsg": "Method Not Allowed"}, 405)
+                    return self.send_json(
+                        {"resultCode": 405, "resultMsg": "Method Not Allowed"}, 405
+                    )
                 return self.not_found()
             if method == "POST":
                 try:
@@ -125,7 +135,9 @@ class Handler(BaseHTTPRequestHandler):
             handler(self, q, now)
         except (ValueError, KeyError) as exc:
             log.debug("bad request %s: %s", self.path, exc)
-            self.send_json({"ok": 0, "msg": f"参数错误: {exc}"}, 400) if json_route else self.not_found()
+            self.send_json(
+                {"ok": 0, "msg": f"参数错误: {exc}"}, 400
+            ) if json_route else self.not_found()
 
     def truncated(self) -> bool:
         return bool(getattr(self, "wfile_truncate", False))
@@ -148,11 +160,15 @@ class Handler(BaseHTTPRequestHandler):
             ch = w.channels.get(f"weibo:{uid}")
             if ch is None:
                 return self.send_json({"ok": 0, "msg": "用户不存在"})
-            return self.send_json_maybe_truncated({"ok": 1, "data": {"userInfo": render.weibo_user(w, ch.key)}})
+            return self.send_json_maybe_truncated(
+                {"ok": 1, "data": {"userInfo": render.weibo_user(w, ch.key)}}
+            )
         cid = q.get("containerid", "")
         uid = cid[6:] if cid.startswith("107603") else ""
         if uid == "1000000099":
-            return self.send_json({"ok": -100, "url": "https://passport.weibo.cn/signin/welcome?entry=mweibo"})
+            return self.send_json(
+                {"ok": -100, "url": "https://passport.weibo.cn/signin/welcome?entry=mweibo"}
+            )
         ch = w.channels.get(f"weibo:{uid}")
         if ch is None:
             return self.send_json({"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}})
@@ -164,16 +180,31 @@ class Handler(BaseHTTPRequestHandler):
         chunk = posts[start : start + TIMELINE_PAGE]
         if not chunk:
             return self.send_json({"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}})
-        cards = [{"card_type": 9, "itemid": f"1076{p.id}", "mblog": render.mblog(w, p, now)} for p in chunk]
+        cards = [
+            {"card_type": 9, "itemid": f"1076{p.id}", "mblog": render.mblog(w, p, now)}
+            for p in chunk
+        ]
         more = start + TIMELINE_PAGE < len(posts)
-        info = {"containerid": cid, "total": len(posts), "since_id": int(chunk[-1].id) if more else 0}
+        info = {
+            "containerid": cid,
+            "total": len(posts),
+            "since_id": int(chunk[-1].id) if more else 0,
+        }
         self.send_json_maybe_truncated({"ok": 1, "data": {"cardlistInfo": info, "cards": cards}})
 
     def weibo_extend(self, q: dict[str, str], now: Any) -> None:
         post = self.sandbox.world.post(q.get("id", ""))
         if post is None or post.posted_at > now:
             return self.send_json({"ok": 0, "msg": "内容不存在"})
-        self.send_json_maybe_truncated({"ok": 1, "data": {"ok": 1, "longTextContent": render.esc(post.body).replace("。", "。<br />")}})
+        self.send_json_maybe_truncated(
+            {
+                "ok": 1,
+                "data": {
+                    "ok": 1,
+                    "longTextContent": render.esc(post.body).replace("。", "。<br />"),
+                },
+            }
+        )
 
     def weibo_hotflow(self, q: dict[str, str], now: Any) -> None:
         w = self.sandbox.world
@@ -188,7 +219,15 @@ class Handler(BaseHTTPRequestHandler):
         nxt = start + HOTFLOW_PAGE if start + HOTFLOW_PAGE < len(comments) else 0
         data = [render.comment_json(w, post, c, now) for c in chunk]
         self.send_json_maybe_truncated(
-            {"ok": 1, "data": {"data": data, "total_number": len(comments), "max_id": nxt, "max_id_type": 0 if start == 0 else 1}}
+            {
+                "ok": 1,
+                "data": {
+                    "data": data,
+                    "total_number": len(comments),
+                    "max_id": nxt,
+                    "max_id_type": 0 if start == 0 else 1,
+                },
+            }
         )
 
     def weibo_child(self, q: dict[str, str], now: Any) -> None:
@@ -213,16 +252,26 @@ class Handler(BaseHTTPRequestHandler):
         param = json.loads(q.get("param") or "{}")
         fid = str(param.get("fid", ""))
         if fid == "199":
-            return self.send_json({"resultCode": 500, "resultMsg": "系统繁忙，请稍后再试", "resultData": None})
+            return self.send_json(
+                {"resultCode": 500, "resultMsg": "系统繁忙，请稍后再试", "resultData": None}
+            )
         ch = self.sandbox.world.channels.get(f"liuyan:{fid}")
         if ch is None:
-            return self.send_json({"resultCode": 200, "resultMsg": "success", "resultData": {"data": []}})
+            return self.send_json(
+                {"resultCode": 200, "resultMsg": "success", "resultData": {"data": []}}
+            )
         letters = self.sandbox.world.letters(ch.key, now)
         last = str(param.get("lastItem") or "")
-        start = next((i + 1 for i, x in enumerate(letters) if x.id == last), len(letters)) if last else 0
+        start = (
+            next((i + 1 for i, x in enumerate(letters) if x.id == last), len(letters))
+            if last
+            else 0
+        )
         rows = min(int(param.get("rows") or 10), LIUYAN_ROWS_MAX)
         data = [render.liuyan_row(x, ch.name, now) for x in letters[start : start + rows]]
-        self.send_json_maybe_truncated({"resultCode": 200, "resultMsg": "success", "resultData": {"data": data}})
+        self.send_json_maybe_truncated(
+            {"resultCode": 200, "resultMsg": "success", "resultData": {"data": data}}
+        )
 
     def liuyan_content(self, q: dict[str, Any], now: Any) -> None:
         tid = str(q.get("tid", ""))
@@ -281,11 +330,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_html(render.discuz_list("无尽分页", fid, letters, page, page + 1, now))
         if fid == "47":
             stub = w.letters("forum:41", now)[:1]
-            body = render.discuz_list("超大页面", fid, stub, 1, 1, now).replace(f"tid={stub[0].id}", "tid=47000001")
+            body = render.discuz_list("超大页面", fid, stub, 1, 1, now).replace(
+                f"tid={stub[0].id}", "tid=47000001"
+            )
             return self.send_html(body)
         ch = w.channels.get(f"forum:{fid}")
         if ch is None:
-            return self.send_html("<html><body><div id=\"messagetext\"><p>指定的版块不存在</p></div></body></html>", 404)
+            return self.send_html(
+                '<html><body><div id="messagetext"><p>指定的版块不存在</p></div></body></html>', 404
+            )
         letters = w.letters(ch.key, now)
         pages = max((len(letters) + FORUM_PAGE - 1) // FORUM_PAGE, 1)
         chunk = letters[(page - 1) * FORUM_PAGE : page * FORUM_PAGE]
@@ -303,8 +356,13 @@ class Handler(BaseHTTPRequestHandler):
         for ch in w.channels_of("forum"):
             x = w.letter(ch.key, tid)
             if x is not None and x.posted_at <= now:
-                return self.send_html(render.discuz_thread(ch.name, ch.code, x, now, official_post=int(tid) % 2 == 0))
-        self.send_html("<html><body><div id=\"messagetext\"><p>抱歉，指定的主题不存在或已被删除</p></div></body></html>", 404)
+                return self.send_html(
+                    render.discuz_thread(ch.name, ch.code, x, now, official_post=int(tid) % 2 == 0)
+                )
+        self.send_html(
+            '<html><body><div id="messagetext"><p>抱歉，指定的主题不存在或已被删除</p></div></body></html>',
+            404,
+        )
 
 
 ROUTES = {
@@ -327,7 +385,9 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default (5) refuses connections from a 16-way crawler
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8765, sandbox: Sandbox | None = None) -> ThreadingHTTPServer:
+def make_server(
+    host: str = "127.0.0.1", port: int = 8765, sandbox: Sandbox | None = None
+) -> ThreadingHTTPServer:
     """Build (not start) the server; port 0 picks a free port (see server.server_port)."""
     sandbox = sandbox or Sandbox()
     handler = type("SandboxHandler", (Handler,), {"sandbox": sandbox})
@@ -335,7 +395,9 @@ def make_server(host: str = "127.0.0.1", port: int = 8765, sandbox: Sandbox | No
     return server
 
 
-def serve_in_thread(sandbox: Sandbox | None = None, host: str = "127.0.0.1") -> tuple[ThreadingHTTPServer, str]:
+def serve_in_thread(
+    sandbox: Sandbox | None = None, host: str = "127.0.0.1"
+) -> tuple[ThreadingHTTPServer, str]:
     """Start a server on a free port in a daemon thread; return it and its base URL."""
     server = make_server(host, 0, sandbox)
     threading.Thread(target=server.serve_forever, daemon=True, name="govpulse-sandbox").start()

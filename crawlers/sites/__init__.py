@@ -19,7 +19,18 @@ class SiteDefinitionError(ValueError):
     """A site definition file that is missing or incomplete."""
 
 
-_DETAIL_FIELDS = ("title", "body", "posted_at", "reply_body", "replied_at", "replier", "author", "department", "category", "state")
+_DETAIL_FIELDS = (
+    "title",
+    "body",
+    "posted_at",
+    "reply_body",
+    "replied_at",
+    "replier",
+    "author",
+    "department",
+    "category",
+    "state",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +83,9 @@ def parse_definition(text: str, where: str) -> SiteDefinition:
         raise SiteDefinitionError(f"{where}: unknown detail field(s) {sorted(unknown)}")
     for key in ("title", "body"):
         _require(det, key, f"{where} [detail]")
-    list_fields = {k: v for k, v in lst.items() if k in ("title", "posted_at", "category", "state", "author")}
+    list_fields = {
+        k: v for k, v in lst.items() if k in ("title", "posted_at", "category", "state", "author")
+    }
     url = str(_require(lst, "url", f"{where} [list]"))
     if "{page}" not in url:
         raise SiteDefinitionError(f"{where} [list] url needs a {{page}} placeholder")
@@ -105,10 +118,16 @@ def load_site(name_or_path: str) -> SiteDefinition:
         return parse_definition(path.read_text(encoding="utf-8"), str(path))
     resource = resources.files("crawlers.sites").joinpath(f"{name_or_path}.toml")
     if not resource.is_file():
-        raise SiteDefinitionError(f"no site definition {name_or_path!r} (crawlers/sites/*.toml or a path)")
-    return parse_definition(resource.read_text(encoding="utf-8"), f"crawlers/sites/{name_or_path}.toml")
+        raise SiteDefinitionError(
+            f"no site definition {name_or_path!r} (crawlers/sites/*.toml or a path)"
+        )
+    return parse_definition(
+        resource.read_text(encoding="utf-8"), f"crawlers/sites/{name_or_path}.toml"
+    )
 
 
 def shipped_sites() -> list[str]:
     """Names of the definitions shipped in crawlers/sites/."""
-    return sorted(p.name[:-5] for p in resources.files("crawlers.sites").iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name[:-5] for p in resources.files("crawlers.sites").iterdir() if p.name.endswith(".toml")
+    )

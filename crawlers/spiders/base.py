@@ -43,7 +43,9 @@ class GovSpider(scrapy.Spider):
         if ext is not None:
             ext.report(kind, detail)
 
-    def failed(self, response: Any, exc: ParseError, retry: bool = True) -> Iterable[scrapy.Request]:
+    def failed(
+        self, response: Any, exc: ParseError, retry: bool = True
+    ) -> Iterable[scrapy.Request]:
         """Log and count a page that could not be read; retry truncated bodies."""
         stats = self.crawler.stats
         if isinstance(exc, BlockedError):
@@ -55,7 +57,9 @@ class GovSpider(scrapy.Spider):
         if retry and "truncated" in str(exc) and tries < int(self.gp.get("crawl.retry_times", 3)):
             stats.inc_value("govpulse/parse_retries")
             self.logger.info("retrying %s: %s", response.url, exc)
-            yield response.request.replace(dont_filter=True, meta={**response.meta, "parse_retries": tries + 1})
+            yield response.request.replace(
+                dont_filter=True, meta={**response.meta, "parse_retries": tries + 1}
+            )
             return
         self.logger.warning("cannot read %s: %s", response.url, exc)
         if response.meta.get("list_page"):

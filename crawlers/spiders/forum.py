@@ -26,10 +26,29 @@ class ForumSpider(GovSpider):
         if self.revisit:
             for fid in self.boards or self.gp["crawl.forum_boards"]:
                 for m in self.due_letters("board", str(fid)):
-                    yield scrapy.Request(m.url or "", callback=self.parse_thread, cb_kwargs={"stub": {"source": "forum", "source_id": m.extra.get("source_id"), "channel": m.channel, "url": m.url, "extra": {"board": str(fid)}}, "first": True}, dont_filter=True)
+                    yield scrapy.Request(
+                        m.url or "",
+                        callback=self.parse_thread,
+                        cb_kwargs={
+                            "stub": {
+                                "source": "forum",
+                                "source_id": m.extra.get("source_id"),
+                                "channel": m.channel,
+                                "url": m.url,
+                                "extra": {"board": str(fid)},
+                            },
+                            "first": True,
+                        },
+                        dont_filter=True,
+                    )
             return
         for fid in self.boards or self.gp["crawl.forum_boards"]:
-            yield scrapy.Request(f"{base}/forum.php?mod=forumdisplay&fid={fid}&page=1", callback=self.parse_list, cb_kwargs={"fid": str(fid), "number": 1}, meta={"list_page": True})
+            yield scrapy.Request(
+                f"{base}/forum.php?mod=forumdisplay&fid={fid}&page=1",
+                callback=self.parse_list,
+                cb_kwargs={"fid": str(fid), "number": 1},
+                meta={"list_page": True},
+            )
 
     def parse_list(self, response: Any, fid: str, number: int):  # type: ignore[no-untyped-def]
         try:
@@ -48,12 +67,19 @@ class ForumSpider(GovSpider):
             if self.settled(old, now) and (old is None or old.comments >= stub.get("comments", 0)):
                 continue
             fresh += 1
-            yield scrapy.Request(stub["url"], callback=self.parse_thread, cb_kwargs={"stub": stub, "first": True})
+            yield scrapy.Request(
+                stub["url"], callback=self.parse_thread, cb_kwargs={"stub": stub, "first": True}
+            )
         if page.threads and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")
             return
         if page.next_url and number < int(self.gp["crawl.max_list_pages"]):
-            yield scrapy.Request(page.next_url, callback=self.parse_list, cb_kwargs={"fid": fid, "number": number + 1}, meta={"list_page": True})
+            yield scrapy.Request(
+                page.next_url,
+                callback=self.parse_list,
+                cb_kwargs={"fid": fid, "number": number + 1},
+                meta={"list_page": True},
+            )
         elif page.next_url:
             self.crawler.stats.inc_value("govpulse/forum/page_cap")
             self.logger.warning("board %s: stopped at the page cap (%s pages)", fid, number)
@@ -67,4 +93,8 @@ class ForumSpider(GovSpider):
         official = re.compile(str(self.gp["crawl.forum_official_pattern"]))
         yield from thread_items(thread, stub, official, first)
         if thread.next_url and thread.next_url != response.url:
-            yield scrapy.Request(thread.next_url, callback=self.parse_thread, cb_kwargs={"stub": stub, "first": False})
+            yield scrapy.Request(
+                thread.next_url,
+                callback=self.parse_thread,
+                cb_kwargs={"stub": stub, "first": False},
+            )

@@ -47,11 +47,18 @@ class MailboxSpider(GovSpider):
     def liuyan_base(self) -> str:
         return base_url(self.gp, "crawl.liuyan_base_url")
 
-    def liuyan_request(self, path: str, payload: dict[str, Any], callback: Any, **kw: Any) -> scrapy.Request:
+    def liuyan_request(
+        self, path: str, payload: dict[str, Any], callback: Any, **kw: Any
+    ) -> scrapy.Request:
         param = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         key = str(self.gp.get("crawl.liuyan_sign_key") or "")
         signature = hashlib.md5(f"{path}{param}{key}".encode()).hexdigest()
-        body = {"appCode": self.gp.get("crawl.liuyan_app_code"), "token": "", "signature": signature, "param": param}
+        body = {
+            "appCode": self.gp.get("crawl.liuyan_app_code"),
+            "token": "",
+            "signature": signature,
+            "param": param,
+        }
         if path == DETAIL_PATH:
             body.update(payload)
         return scrapy.Request(
@@ -74,23 +81,66 @@ class MailboxSpider(GovSpider):
             for fid in forums:
                 for m in self.due_letters("leader_fid", str(fid)):
                     tid = m.extra.get("tid")
-                    reqs.append(self.liuyan_request(DETAIL_PATH, {"tid": tid}, self.parse_liuyan_detail, cb_kwargs={"stub": {"source": "mailbox", "source_id": f"liuyan:{tid}", "channel": m.channel}}, dont_filter=True))
+                    reqs.append(
+                        self.liuyan_request(
+                            DETAIL_PATH,
+                            {"tid": tid},
+                            self.parse_liuyan_detail,
+                            cb_kwargs={
+                                "stub": {
+                                    "source": "mailbox",
+                                    "source_id": f"liuyan:{tid}",
+                                    "channel": m.channel,
+                                }
+                            },
+                            dont_filter=True,
+                        )
+                    )
             for site, _url in self.sites():
                 for m in self.due_letters("site", site.name):
-                    reqs.append(scrapy.Request(m.url or "", callback=self.parse_site_detail, cb_kwargs={"site": site, "stub": {"source_id": m.extra.get("source_id")}}, dont_filter=True))
+                    reqs.append(
+                        scrapy.Request(
+                            m.url or "",
+                            callback=self.parse_site_detail,
+                            cb_kwargs={
+                                "site": site,
+                                "stub": {"source_id": m.extra.get("source_id")},
+                            },
+                            dont_filter=True,
+                        )
+                    )
             return reqs
         for fid in forums:
             reqs.append(self.liuyan_list(str(fid), None, 1))
         for site, url in self.sites():
             reqs.append(
-                scrapy.Request(site.page_url(url, site.first_page), callback=self.parse_site_list, cb_kwargs={"site": site, "base": url, "number": site.first_page}, meta={"list_page": True})
+                scrapy.Request(
+                    site.page_url(url, site.first_page),
+                    callback=self.parse_site_list,
+                    cb_kwargs={"site": site, "base": url, "number": site.first_page},
+                    meta={"list_page": True},
+                )
             )
         return reqs
 
     # -- 留言板 -------------------------------------------------------------------
     def liuyan_list(self, fid: str, last: str | None, number: int) -> scrapy.Request:
-        payload = {"fid": fid, "showUnAnswer": 1, "typeId": 5, "lastItem": last or "", "position": "0", "rows": ROWS, "orderType": 2}
-        return self.liuyan_request(LIST_PATH, payload, self.parse_liuyan_list, cb_kwargs={"fid": fid, "number": number}, meta={"list_page": True})
+        payload = {
+            "fid": fid,
+            "showUnAnswer": 1,
+            "typeId": 5,
+            "lastItem": last or "",
+            "position": "0",
+            "rows": ROWS,
+            "orderType": 2,
+        }
+        return self.liuyan_request(
+            LIST_PATH,
+            payload,
+            self.parse_liuyan_list,
+            cb_kwargs={"fid": fid, "number": number},
+            meta={"list_page": True},
+        )
 
     def parse_liuyan_list(self, response: Any, fid: str, number: int):  # type: ignore[no-untyped-def]
         try:
@@ -106,11 +156,20 @@ class MailboxSpider(GovSpider):
             if self.settled(stored.get(item["source_id"]), now):
                 continue
             fresh += 1
-            yield self.liuyan_request(DETAIL_PATH, {"tid": item["extra"]["tid"]}, self.parse_liuyan_detail, cb_kwargs={"stub": item})
+            yield self.liuyan_request(
+                DETAIL_PATH,
+                {"tid": item["extra"]["tid"]},
+                self.parse_liuyan_detail,
+                cb_kwargs={"stub": item},
+            )
         if page.letters and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")
             return
-        if len(page.letters) >= ROWS and page.last_item and number < int(self.gp["crawl.max_list_pages"]):
+        if (
+            len(page.letters) >= ROWS
+            and page.last_item
+            and number < int(self.gp["crawl.max_list_pages"])
+        ):
             yield self.liuyan_list(fid, page.last_item, number + 1)
 
     def parse_liuyan_detail(self, response: Any, stub: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -138,7 +197,10 @@ class MailboxSpider(GovSpider):
             yield from self.failed(response, exc)
             return
         if not page.letters and number == site.first_page:
-            self.health("layout_changed", f"{response.url}: no rows match {site.rows!r} ({site.source_file})")
+            self.health(
+                "layout_changed",
+                f"{response.url}: no rows match {site.rows!r} ({site.source_file})",
+            )
         now = self.now()
         stored = self.stored([x["source_id"] for x in page.letters])
         fresh = 0
@@ -146,12 +208,19 @@ class MailboxSpider(GovSpider):
             if self.settled(stored.get(stub["source_id"]), now):
                 continue
             fresh += 1
-            yield scrapy.Request(stub["url"], callback=self.parse_site_detail, cb_kwargs={"site": site, "stub": stub})
+            yield scrapy.Request(
+                stub["url"], callback=self.parse_site_detail, cb_kwargs={"site": site, "stub": stub}
+            )
         if page.letters and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")
             return
         if page.next_url and number - site.first_page + 1 < int(self.gp["crawl.max_list_pages"]):
-            yield scrapy.Request(page.next_url, callback=self.parse_site_list, cb_kwargs={"site": site, "base": base, "number": number + 1}, meta={"list_page": True})
+            yield scrapy.Request(
+                page.next_url,
+                callback=self.parse_site_list,
+                cb_kwargs={"site": site, "base": base, "number": number + 1},
+                meta={"list_page": True},
+            )
 
     def parse_site_detail(self, response: Any, site: SiteDefinition, stub: dict[str, Any]):  # type: ignore[no-untyped-def]
         sid = stub.get("source_id") or site.source_id(response.url)

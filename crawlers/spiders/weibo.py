@@ -29,7 +29,11 @@ class WeiboSpider(GovSpider):
 
     def headers(self) -> dict[str, str]:
         cookie = str(self.gp.get("crawl.weibo_cookie") or "")
-        out = {"Accept": "application/json, text/plain, */*", "X-Requested-With": "XMLHttpRequest", "MWeibo-Pwa": "1"}
+        out = {
+            "Accept": "application/json, text/plain, */*",
+            "X-Requested-With": "XMLHttpRequest",
+            "MWeibo-Pwa": "1",
+        }
         if cookie:
             out["Cookie"] = cookie
         return out
@@ -38,7 +42,13 @@ class WeiboSpider(GovSpider):
         q = {"containerid": f"107603{uid}"}
         if since_id:
             q["since_id"] = since_id
-        return scrapy.Request(f"{self.base()}/api/container/getIndex?{urlencode(q)}", headers=self.headers(), callback=self.parse_timeline, cb_kwargs={"uid": uid, "number": number}, meta={"list_page": True})
+        return scrapy.Request(
+            f"{self.base()}/api/container/getIndex?{urlencode(q)}",
+            headers=self.headers(),
+            callback=self.parse_timeline,
+            cb_kwargs={"uid": uid, "number": number},
+            meta={"list_page": True},
+        )
 
     async def start(self):  # type: ignore[no-untyped-def]
         for uid in self.gp["crawl.weibo_accounts"]:
@@ -62,7 +72,12 @@ class WeiboSpider(GovSpider):
             fresh += 1
             post["extra"]["account_uid"] = post["extra"].get("account_uid") or uid
             if post["extra"].get("long_text"):
-                yield scrapy.Request(f"{self.base()}/statuses/extend?id={post['source_id']}", headers=self.headers(), callback=self.parse_extend, cb_kwargs={"post": post})
+                yield scrapy.Request(
+                    f"{self.base()}/statuses/extend?id={post['source_id']}",
+                    headers=self.headers(),
+                    callback=self.parse_extend,
+                    cb_kwargs={"post": post},
+                )
             else:
                 yield from self.post_and_comments(post)
         if page.posts and not fresh and stored:
@@ -86,7 +101,14 @@ class WeiboSpider(GovSpider):
         if post.get("comments"):
             yield self.hotflow(post, 0, 0, 1, [])
 
-    def hotflow(self, post: dict[str, Any], max_id: int, max_id_type: int, number: int, buffer: list[Comment]) -> scrapy.Request:
+    def hotflow(
+        self,
+        post: dict[str, Any],
+        max_id: int,
+        max_id_type: int,
+        number: int,
+        buffer: list[Comment],
+    ) -> scrapy.Request:
         mid = post["source_id"]
         q = {"id": mid, "mid": mid, "max_id_type": max_id_type}
         if max_id:
@@ -98,7 +120,9 @@ class WeiboSpider(GovSpider):
             cb_kwargs={"post": post, "number": number, "buffer": buffer},
         )
 
-    def parse_hotflow(self, response: Any, post: dict[str, Any], number: int, buffer: list[Comment]):  # type: ignore[no-untyped-def]
+    def parse_hotflow(
+        self, response: Any, post: dict[str, Any], number: int, buffer: list[Comment]
+    ):  # type: ignore[no-untyped-def]
         cp = CommentsPage(self.page(response), self.now())
         try:
             page = cp.parse()
@@ -118,7 +142,10 @@ class WeiboSpider(GovSpider):
                 return
             if page.max_id and number >= cap:
                 total = max(page.total_number, post.get("comments") or 0)
-                self.health("incomplete", f"post {post['source_id']}: {len(buffer)} of {total} comments fetched (platform cap {cap} pages)")
+                self.health(
+                    "incomplete",
+                    f"post {post['source_id']}: {len(buffer)} of {total} comments fetched (platform cap {cap} pages)",
+                )
                 post = {**post, "extra": {**post["extra"], "comments_fetched": len(buffer)}}
         yield from self.next_children(post, buffer, 0)
 
@@ -130,18 +157,42 @@ class WeiboSpider(GovSpider):
                 yield self.children(post, buffer, i, 0, 1, [])
                 return
         uid = str(post["extra"].get("account_uid") or "")
-        yield from comment_items(buffer, post, uid, CommentsPage(PageInput(post.get("url") or "", b""), self.now()))
+        yield from comment_items(
+            buffer, post, uid, CommentsPage(PageInput(post.get("url") or "", b""), self.now())
+        )
 
-    def children(self, post: dict[str, Any], buffer: list[Comment], index: int, max_id: int, number: int, got: list[Comment]) -> scrapy.Request:
+    def children(
+        self,
+        post: dict[str, Any],
+        buffer: list[Comment],
+        index: int,
+        max_id: int,
+        number: int,
+        got: list[Comment],
+    ) -> scrapy.Request:
         q = {"cid": buffer[index].id, "max_id": max_id, "max_id_type": 0}
         return scrapy.Request(
             f"{self.base()}/comments/hotFlowChild?{urlencode(q)}",
             headers=self.headers(),
             callback=self.parse_children,
-            cb_kwargs={"post": post, "buffer": buffer, "index": index, "number": number, "got": got},
+            cb_kwargs={
+                "post": post,
+                "buffer": buffer,
+                "index": index,
+                "number": number,
+                "got": got,
+            },
         )
 
-    def parse_children(self, response: Any, post: dict[str, Any], buffer: list[Comment], index: int, number: int, got: list[Comment]):  # type: ignore[no-untyped-def]
+    def parse_children(
+        self,
+        response: Any,
+        post: dict[str, Any],
+        buffer: list[Comment],
+        index: int,
+        number: int,
+        got: list[Comment],
+    ):  # type: ignore[no-untyped-def]
         try:
             page = CommentsPage(self.page(response), self.now()).parse()
         except ParseError as exc:

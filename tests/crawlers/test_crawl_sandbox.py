@@ -31,7 +31,9 @@ START = datetime(2024, 6, 1, 12, 0, tzinfo=TZ)
 
 @pytest.fixture(scope="module")
 def site():
-    server, url = serve_in_thread(Sandbox(World(seed=7, history_days=4), Clock(START, speed=1.0), faults=0.05))
+    server, url = serve_in_thread(
+        Sandbox(World(seed=7, history_days=4), Clock(START, speed=1.0), faults=0.05)
+    )
     yield url
     server.shutdown()
 
@@ -51,10 +53,16 @@ def env_for(tmp: Path, base: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def crawl(tmp: Path, base: str, name: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+def crawl(
+    tmp: Path, base: str, name: str, *args: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "govpulse.cli", "crawl", name, *args],
-        cwd=tmp, env=env_for(tmp, base, **extra), capture_output=True, text=True, timeout=240,
+        cwd=tmp,
+        env=env_for(tmp, base, **extra),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
@@ -70,7 +78,9 @@ def test_mailbox_crawl_then_incremental(tmp_path, site):
         assert total > 40
         channels = {c for c, _ in db.facets(["channel"])["channel"]}
         assert {"滁州市市长信箱", "成都市12345市长信箱"} <= channels and len(channels) >= 5
-        answered = db.search(filters=Filters.make(source="mailbox", status="answered"), per_page=200).hits
+        answered = db.search(
+            filters=Filters.make(source="mailbox", status="answered"), per_page=200
+        ).hits
         assert answered and all(m.reply_body and m.replied_at and m.replier for m in answered)
         open_ = db.search(filters=Filters.make(source="mailbox", status="open"), per_page=200).hits
         assert open_ and all(m.extra.get("revisit_at") not in (None, "done") for m in open_)
@@ -85,13 +95,28 @@ def test_mailbox_crawl_then_incremental(tmp_path, site):
 
 
 def test_weibo_and_forum_with_broken_channels(tmp_path, site):
-    wb = crawl(tmp_path, site, "weibo", GOVPULSE_CRAWL_WEIBO_ACCOUNTS="1000000001,1000000002,1000000099",
-               GOVPULSE_CRAWL_WEIBO_MAX_COMMENT_PAGES="2")
+    wb = crawl(
+        tmp_path,
+        site,
+        "weibo",
+        GOVPULSE_CRAWL_WEIBO_ACCOUNTS="1000000001,1000000002,1000000099",
+        GOVPULSE_CRAWL_WEIBO_MAX_COMMENT_PAGES="2",
+    )
     assert wb.returncode == 0, wb.stderr[-3000:]
-    fo = crawl(tmp_path, site, "forum", "--boards", "41,49,47,48", GOVPULSE_CRAWL_MAX_LIST_PAGES="4")
+    fo = crawl(
+        tmp_path, site, "forum", "--boards", "41,49,47,48", GOVPULSE_CRAWL_MAX_LIST_PAGES="4"
+    )
     assert fo.returncode == 0, fo.stderr[-3000:]
-    assert "'govpulse/forum/page_cap': 1" in fo.stderr  # board 48 paginates forever: stopped at the cap
-    busy = crawl(tmp_path, site, "mailbox", GOVPULSE_CRAWL_LIUYAN_FORUMS="199", GOVPULSE_CRAWL_MAILBOX_SITES="")
+    assert (
+        "'govpulse/forum/page_cap': 1" in fo.stderr
+    )  # board 48 paginates forever: stopped at the cap
+    busy = crawl(
+        tmp_path,
+        site,
+        "mailbox",
+        GOVPULSE_CRAWL_LIUYAN_FORUMS="199",
+        GOVPULSE_CRAWL_MAILBOX_SITES="",
+    )
     assert busy.returncode == 0, busy.stderr[-3000:]
     with open_db(tmp_path) as db:
         posts = db.search(filters=Filters.make(source="weibo"), per_page=500).hits
@@ -101,7 +126,9 @@ def test_weibo_and_forum_with_broken_channels(tmp_path, site):
         kinds = {e.kind for e in events}
         assert "login_expired" in kinds
         # A post with 45 comments and a 2-page cap (40): said, not hidden.
-        assert any(e.kind == "incomplete" and "40 of 45 comments fetched" in e.detail for e in events)
+        assert any(
+            e.kind == "incomplete" and "40 of 45 comments fetched" in e.detail for e in events
+        )
         threads = db.search(filters=Filters.make(source="forum"), per_page=500).hits
         assert any(m.reply_body for m in threads) and any(m.duplicate_of is None for m in threads)
         fkinds = {e.kind for e in db.crawl_events(source="forum")}
@@ -109,7 +136,9 @@ def test_weibo_and_forum_with_broken_channels(tmp_path, site):
         finished = [e for e in db.crawl_events(source="forum") if e.kind == "finished"]
         assert finished and not finished[0].ok  # a run with a captcha is not reported as fine
         huge = db.get(make_id("forum", "47000001"))
-        assert huge is not None and len(huge.body) == MAX_TEXT_CHARS  # 10 MB page read, text clipped
+        assert (
+            huge is not None and len(huge.body) == MAX_TEXT_CHARS
+        )  # 10 MB page read, text clipped
         assert "blocked" in {e.kind for e in db.crawl_events(source="mailbox")}  # 系统繁忙
 
 
@@ -122,9 +151,20 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, site):
         expected = {m.id for m in db.iter_messages()}
     work = tmp_path / "work"
     work.mkdir()
-    env = env_for(work, site, GOVPULSE_CRAWL_DOWNLOAD_DELAY="0.05", GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="1", GOVPULSE_CRAWL_STORE_BATCH="5")
-    proc = subprocess.Popen([sys.executable, "-m", "govpulse.cli", "crawl", "forum", "--boards", "41,42"], cwd=work, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = env_for(
+        work,
+        site,
+        GOVPULSE_CRAWL_DOWNLOAD_DELAY="0.05",
+        GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="1",
+        GOVPULSE_CRAWL_STORE_BATCH="5",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govpulse.cli", "crawl", "forum", "--boards", "41,42"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         time.sleep(0.3)
@@ -165,8 +205,11 @@ def test_scale_out_through_redis(tmp_path, site):
         expected = {m.id for m in db.iter_messages()}
 
     port = _free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         client = redis.Redis(port=port)
         for _ in range(50):
@@ -177,15 +220,29 @@ def test_scale_out_through_redis(tmp_path, site):
                 time.sleep(0.1)
         shared = tmp_path / "shared"
         shared.mkdir()
-        env = env_for(shared, site, GOVPULSE_CRAWL_REDIS_URL=f"redis://127.0.0.1:{port}/0", GOVPULSE_CRAWL_REDIS_RUN="t1",
-                      GOVPULSE_CRAWL_DOWNLOAD_DELAY="0.05", GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="2",
-                      GOVPULSE_CRAWL_CONCURRENT_REQUESTS="2")
+        env = env_for(
+            shared,
+            site,
+            GOVPULSE_CRAWL_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+            GOVPULSE_CRAWL_REDIS_RUN="t1",
+            GOVPULSE_CRAWL_DOWNLOAD_DELAY="0.3",
+            GOVPULSE_CRAWL_CONCURRENT_PER_DOMAIN="2",
+            GOVPULSE_CRAWL_CONCURRENT_REQUESTS="2",
+        )
         cmd = [sys.executable, "-m", "govpulse.cli", "crawl", "forum", "--boards", "41,42"]
-        workers = [subprocess.Popen(cmd, cwd=shared, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        workers = [
+            subprocess.Popen(
+                cmd, cwd=shared, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
         outs = [w.communicate(timeout=240) for w in workers]
         assert all(w.returncode == 0 for w in workers), outs[0][1][-2000:]
         assert all("scrapy_redis.scheduler.Scheduler" in err for _, err in outs)
-        pages = [int(m.group(1)) if (m := re.search(r"'response_received_count': (\d+)", err)) else 0 for _, err in outs]
+        pages = [
+            int(m.group(1)) if (m := re.search(r"'response_received_count': (\d+)", err)) else 0
+            for _, err in outs
+        ]
         assert all(p > 1 for p in pages), pages  # both workers took requests from the shared queue
         assert client.scard("forum:t1:dupefilter") >= len(expected) // 2
         with open_db(shared) as db:
@@ -201,17 +258,29 @@ def test_revisit_captures_late_replies(tmp_path):
     clock = Clock(START, speed=1.0)
     server, url = serve_in_thread(Sandbox(World(seed=11, history_days=3), clock, faults=0.0))
     try:
-        first = crawl(tmp_path, url, "mailbox", "--sites", "chuzhou", GOVPULSE_CRAWL_REVISIT_HOURS="0,0,0")
+        first = crawl(
+            tmp_path, url, "mailbox", "--sites", "chuzhou", GOVPULSE_CRAWL_REVISIT_HOURS="0,0,0"
+        )
         assert first.returncode == 0, first.stderr[-3000:]
         with open_db(tmp_path) as db:
             open_before = {m.id for m in db.iter_messages(filters=Filters.make(status="open"))}
             total = db.count()
         assert open_before
         clock.start = clock.start + timedelta(days=90)  # most letters get answered meanwhile
-        again = crawl(tmp_path, url, "mailbox", "--sites", "chuzhou", "--revisit", GOVPULSE_CRAWL_REVISIT_HOURS="0,0,0")
+        again = crawl(
+            tmp_path,
+            url,
+            "mailbox",
+            "--sites",
+            "chuzhou",
+            "--revisit",
+            GOVPULSE_CRAWL_REVISIT_HOURS="0,0,0",
+        )
         assert again.returncode == 0, again.stderr[-3000:]
         pages = int(re.search(r"'response_received_count': (\d+)", again.stderr).group(1))
-        assert pages == len(open_before) + 1  # robots.txt + one detail page per open letter, no list pages
+        assert (
+            pages == len(open_before) + 1
+        )  # robots.txt + one detail page per open letter, no list pages
         with open_db(tmp_path) as db:
             now_answered = [m for m in db.get_many(sorted(open_before)) if m.reply_body]
             assert db.count() == total  # no new letters from a revisit run
@@ -229,7 +298,9 @@ def test_store_locked_items_are_spooled_then_replayed(tmp_path, site):
     lock = sqlite3.connect(tmp_path / "govpulse.db", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
     try:
-        down = crawl(tmp_path, site, "forum", "--boards", "42", GOVPULSE_STORE_SQLITE_BUSY_TIMEOUT_MS="100")
+        down = crawl(
+            tmp_path, site, "forum", "--boards", "42", GOVPULSE_STORE_SQLITE_BUSY_TIMEOUT_MS="100"
+        )
     finally:
         lock.execute("ROLLBACK")
         lock.close()
@@ -242,7 +313,9 @@ def test_store_locked_items_are_spooled_then_replayed(tmp_path, site):
     assert up.returncode == 0, up.stderr[-3000:]
     assert f"'govpulse/store/replayed': {spooled}" in up.stderr
     with open_db(tmp_path) as db:
-        assert db.count(filters=Filters.make(channel="民生热线")) == spooled  # board 42: every spooled item, once
+        assert (
+            db.count(filters=Filters.make(channel="民生热线")) == spooled
+        )  # board 42: every spooled item, once
     assert not (tmp_path / "spool" / "forum.jsonl").exists()
 
 
@@ -256,9 +329,18 @@ def test_layout_change_is_an_event_and_incremental_runs_are_not(tmp_path, site):
         latest = db.crawl_events(source="mailbox", limit=1)[0]
         assert latest.kind == "finished" and latest.ok, latest
     shipped = (ROOT / "crawlers" / "sites" / "chuzhou.toml").read_text(encoding="utf-8")
-    broken = tmp_path / "chuzhou_redesigned.toml"  # the site changed: the selector now catches one row
-    broken.write_text(shipped.replace('rows = "div.lyy_listbox ul li"', 'rows = "div.lyy_listbox ul li:first-child"'), encoding="utf-8")
-    changed = crawl(tmp_path, site, "mailbox", "--sites", str(broken), GOVPULSE_CRAWL_INCREMENTAL="false")
+    broken = (
+        tmp_path / "chuzhou_redesigned.toml"
+    )  # the site changed: the selector now catches one row
+    broken.write_text(
+        shipped.replace(
+            'rows = "div.lyy_listbox ul li"', 'rows = "div.lyy_listbox ul li:first-child"'
+        ),
+        encoding="utf-8",
+    )
+    changed = crawl(
+        tmp_path, site, "mailbox", "--sites", str(broken), GOVPULSE_CRAWL_INCREMENTAL="false"
+    )
     assert changed.returncode == 0, changed.stderr[-3000:]
     with open_db(tmp_path) as db:
         kinds = [e.kind for e in db.crawl_events(source="mailbox", limit=2)]

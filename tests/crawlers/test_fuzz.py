@@ -31,25 +31,58 @@ SEEDS = [p.read_bytes() for p in sorted(FIX.iterdir())]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["ok", "data", "cards", "card_type", "mblog", "id", "mid", "text", "user", "created_at", "comments",
-                         "max_id", "total_number", "resultData", "contentList", "tid", "dateline", "content", "responseData",
-                         "longTextContent", "cardlistInfo", "since_id", "like_count", "stateInfo", "answerContent"]),
-        inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "ok",
+                    "data",
+                    "cards",
+                    "card_type",
+                    "mblog",
+                    "id",
+                    "mid",
+                    "text",
+                    "user",
+                    "created_at",
+                    "comments",
+                    "max_id",
+                    "total_number",
+                    "resultData",
+                    "contentList",
+                    "tid",
+                    "dateline",
+                    "content",
+                    "responseData",
+                    "longTextContent",
+                    "cardlistInfo",
+                    "since_id",
+                    "like_count",
+                    "stateInfo",
+                    "answerContent",
+                ]
+            ),
+            inner,
+            max_size=6,
+        )
+    ),
     max_leaves=25,
 )
 
 
 def mutate(seed: bytes, cut: int, junk: bytes) -> bytes:
     cut = cut % (len(seed) + 1)
-    return seed[:cut] + junk + seed[cut + len(junk):]
+    return seed[:cut] + junk + seed[cut + len(junk) :]
 
 
 bodies = st.one_of(
     st.binary(max_size=400),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.builds(mutate, st.sampled_from(SEEDS), st.integers(0, 10_000), st.binary(max_size=30)),
-    st.text(max_size=300).map(lambda t: f"<html><body>{t}</body></html>".encode("gbk", errors="replace")),
+    st.text(max_size=300).map(
+        lambda t: f"<html><body>{t}</body></html>".encode("gbk", errors="replace")
+    ),
 )
 
 
@@ -58,14 +91,20 @@ def run_all(body: bytes) -> None:
     calls = [
         lambda: TimelinePage(page, NOW).parse(),
         lambda: ExtendPage(page, NOW).long_text(),
-        lambda: (lambda cp: cp.items(cp.parse().comments, {"channel": "c", "source_id": "1"}, "1"))(CommentsPage(page, NOW)),
+        lambda: (lambda cp: cp.items(cp.parse().comments, {"channel": "c", "source_id": "1"}, "1"))(
+            CommentsPage(page, NOW)
+        ),
         lambda: LiuyanListPage(page, NOW).parse(),
         lambda: LiuyanDetailPage(page, NOW).parse("1"),
         lambda: ForumListPage(page, NOW).parse(),
-        lambda: thread_items(ThreadPage(page, NOW).parse(), {"source_id": "1"}, re.compile("局$"), True),
+        lambda: thread_items(
+            ThreadPage(page, NOW).parse(), {"source_id": "1"}, re.compile("局$"), True
+        ),
     ]
     for site in SITES:
-        calls.append(lambda site=site: MailboxListPage(page, site, NOW).parse(1, "http://127.0.0.1"))
+        calls.append(
+            lambda site=site: MailboxListPage(page, site, NOW).parse(1, "http://127.0.0.1")
+        )
         calls.append(lambda site=site: MailboxDetailPage(page, site, NOW).parse("x:1"))
     for call in calls:
         with contextlib.suppress(ParseError):
@@ -81,8 +120,10 @@ def test_page_objects_never_crash(body):
 time_strings = st.one_of(
     st.text(max_size=30),
     st.from_regex(r"\A(\d{1,5}[-/.年]\d{1,3}[-/.月]\d{1,3}日?( \d{1,3}:\d{1,3}(:\d{1,3})?)?)\Z"),
-    st.from_regex(r"\A(刚刚|\d{1,12}(秒|分钟|小时|天|周|个月)前|(今天|昨天|前天) ?\d{1,3}:\d{1,3}|\d{1,3}-\d{1,3})\Z"),
-    st.integers(-10**15, 10**15),
+    st.from_regex(
+        r"\A(刚刚|\d{1,12}(秒|分钟|小时|天|周|个月)前|(今天|昨天|前天) ?\d{1,3}:\d{1,3}|\d{1,3}-\d{1,3})\Z"
+    ),
+    st.integers(-(10**15), 10**15),
     st.floats(allow_nan=True, allow_infinity=True),
 )
 

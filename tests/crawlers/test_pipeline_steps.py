@@ -37,13 +37,26 @@ def test_mask_pii(raw, masked, kinds):
 
 def test_normalise_item():
     item = {
-        "source": "mailbox", "source_id": "chuzhou:1", "channel": " 滁州市市长信箱 ", "title": "  噪音\u3000问题 ",
-        "body": "<p>第一段</p><p>第二段&amp;</p>", "posted_at": "2024年1月2日 10:23", "replied_at": "bogus date",
-        "author": "李四", "_parent_source_id": "chuzhou:0", "extra": {"site": "chuzhou"},
+        "source": "mailbox",
+        "source_id": "chuzhou:1",
+        "channel": " 滁州市市长信箱 ",
+        "title": "  噪音\u3000问题 ",
+        "body": "<p>第一段</p><p>第二段&amp;</p>",
+        "posted_at": "2024年1月2日 10:23",
+        "replied_at": "bogus date",
+        "author": "李四",
+        "_parent_source_id": "chuzhou:0",
+        "extra": {"site": "chuzhou"},
     }
     out, notes = normalise_item(item, NOW)
-    assert out["id"] == make_id("mailbox", "chuzhou:1") and out["parent_id"] == make_id("mailbox", "chuzhou:0")
-    assert out["title"] == "噪音 问题" and out["body"] == "第一段\n第二段&" and out["channel"] == "滁州市市长信箱"
+    assert out["id"] == make_id("mailbox", "chuzhou:1") and out["parent_id"] == make_id(
+        "mailbox", "chuzhou:0"
+    )
+    assert (
+        out["title"] == "噪音 问题"
+        and out["body"] == "第一段\n第二段&"
+        and out["channel"] == "滁州市市长信箱"
+    )
     assert out["posted_at"] == datetime(2024, 1, 2, 10, 23, tzinfo=TZ) and out["replied_at"] is None
     assert notes and "replied_at" in notes[0]
     assert out["author"] != "李四" and out["author"].startswith("u")
@@ -58,7 +71,12 @@ def test_near_duplicates_are_linked_not_dropped():
     a = "我是幸福里小区的居民，物业长期不维修电梯，电梯多次困人，业主多次投诉无人处理，希望督促物业尽快维修电梯。"
     assert idx.find_or_add("m1", a) is None
     assert idx.find_or_add("f1", a + "（已向市长信箱反映，再发一次）") == "m1"
-    assert idx.find_or_add("x1", "河道发黑发臭，夏天蚊虫很多，希望尽快治理河道污染，还居民一个干净的环境。") is None
+    assert (
+        idx.find_or_add(
+            "x1", "河道发黑发臭，夏天蚊虫很多，希望尽快治理河道污染，还居民一个干净的环境。"
+        )
+        is None
+    )
     assert idx.find_or_add("short", "顶") is None
 
 
@@ -66,12 +84,18 @@ def test_revisit_schedule_backs_off_then_gives_up():
     hours = [1, 6, 24]
     m = Message(id="m1", source="mailbox", channel="c", body="x").validate()
     schedule_revisit(m, None, hours, NOW)
-    assert m.extra["revisit_step"] == 0 and m.extra["revisit_at"] == (NOW + timedelta(hours=1)).isoformat()
+    assert (
+        m.extra["revisit_step"] == 0
+        and m.extra["revisit_at"] == (NOW + timedelta(hours=1)).isoformat()
+    )
     prev = m
     for step, h in ((1, 6), (2, 24)):
         nxt = Message(id="m1", source="mailbox", channel="c", body="x").validate()
         schedule_revisit(nxt, prev, hours, NOW)
-        assert nxt.extra["revisit_step"] == step and nxt.extra["revisit_at"] == (NOW + timedelta(hours=h)).isoformat()
+        assert (
+            nxt.extra["revisit_step"] == step
+            and nxt.extra["revisit_at"] == (NOW + timedelta(hours=h)).isoformat()
+        )
         prev = nxt
     last = Message(id="m1", source="mailbox", channel="c", body="x").validate()
     schedule_revisit(last, prev, hours, NOW)
@@ -83,7 +107,10 @@ def test_revisit_schedule_backs_off_then_gives_up():
 
 def test_spool_replays_into_store(tmp_path, sqlite_store):
     spool = Spool(tmp_path / "spool")
-    msgs = [Message(id=f"m{i}", source="forum", channel="b", body=f"正文{i}", posted_at=NOW).validate() for i in range(5)]
+    msgs = [
+        Message(id=f"m{i}", source="forum", channel="b", body=f"正文{i}", posted_at=NOW).validate()
+        for i in range(5)
+    ]
     spool.write("forum", msgs[:3])
     spool.write("forum", msgs[3:])
     (tmp_path / "spool" / "forum.jsonl").open("a").write("{not json\n")
@@ -103,7 +130,12 @@ def test_classify_step_tags_or_passes_through(tmp_path):
     gp = dict(load(env={}).items())
     crawler = get_crawler(settings_dict={"GOVPULSE": gp})
     step = ClassifyPipeline.from_crawler(crawler)
-    msgs = [Message(id=f"m{i}", source="forum", channel="b", body="小区燃气泄漏，味道很大，请尽快处理").validate() for i in range(2)]
+    msgs = [
+        Message(
+            id=f"m{i}", source="forum", channel="b", body="小区燃气泄漏，味道很大，请尽快处理"
+        ).validate()
+        for i in range(2)
+    ]
     for m in msgs:
         assert step.process_item(m) is m
     if load_tagger(gp) is None:
@@ -125,8 +157,12 @@ def test_health_thresholds():
     health = CrawlHealth(crawler)
     stats = crawler.stats
     for key, value in {
-        "downloader/request_count": 40, "response_received_count": 30, "item_scraped_count": 12,
-        "retry/max_reached": 10, "govpulse/list_pages": 4, "govpulse/list_rows": 4,
+        "downloader/request_count": 40,
+        "response_received_count": 30,
+        "item_scraped_count": 12,
+        "retry/max_reached": 10,
+        "govpulse/list_pages": 4,
+        "govpulse/list_rows": 4,
     }.items():
         stats.set_value(key, value)
     health.report("captcha", "http://h/forum.php?fid=49 says '验证码'")
