@@ -154,7 +154,7 @@ def test_every_page_filter_export_and_clean_console(live_server, browser):
     assert browser.find_elements(
         By.CSS_SELECTOR, "#overview-by-source .bars path, #overview-by-source .point path"
     )
-    assert "噪音扰民" in browser.find_element(By.CSS_SELECTOR, "#overview-terms").text
+    _wait(browser, "#overview-terms", text="噪音扰民")
     _shot(browser, "01-overview")
     assert _console_errors(browser) == []
 
@@ -183,6 +183,7 @@ def test_every_page_filter_export_and_clean_console(live_server, browser):
     _wait(browser, "#rumours-status", text="已标记为「已核查」")
     _settle(browser)
     _shot(browser, "04-rumours")
+    assert browser.execute_script("return window.__xss === undefined")
     assert _console_errors(browser) == []
 
     # 检索: type a query (a filter), the URL follows, results highlight
