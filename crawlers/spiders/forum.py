@@ -48,6 +48,7 @@ class ForumSpider(GovSpider):
                 callback=self.parse_list,
                 cb_kwargs={"fid": str(fid), "number": 1},
                 meta={"list_page": True},
+                dont_filter=True,  # list pages are re-read every run (incremental), even after a resumed job
             )
 
     def parse_list(self, response: Any, fid: str, number: int):  # type: ignore[no-untyped-def]
@@ -67,8 +68,13 @@ class ForumSpider(GovSpider):
             if self.settled(old, now) and (old is None or old.comments >= stub.get("comments", 0)):
                 continue
             fresh += 1
+            # A stored thread due for a revisit is fetched again on purpose, even if a
+            # resumed job's seen-set already holds its URL.
             yield scrapy.Request(
-                stub["url"], callback=self.parse_thread, cb_kwargs={"stub": stub, "first": True}
+                stub["url"],
+                callback=self.parse_thread,
+                cb_kwargs={"stub": stub, "first": True},
+                dont_filter=old is not None,
             )
         if page.threads and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")
@@ -79,6 +85,7 @@ class ForumSpider(GovSpider):
                 callback=self.parse_list,
                 cb_kwargs={"fid": fid, "number": number + 1},
                 meta={"list_page": True},
+                dont_filter=True,  # list pages are re-read every run (incremental), even after a resumed job
             )
         elif page.next_url:
             self.crawler.stats.inc_value("govpulse/forum/page_cap")

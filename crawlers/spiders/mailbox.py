@@ -119,6 +119,7 @@ class MailboxSpider(GovSpider):
                     callback=self.parse_site_list,
                     cb_kwargs={"site": site, "base": url, "number": site.first_page},
                     meta={"list_page": True},
+                    dont_filter=True,  # list pages are re-read every run (incremental), even after a resumed job
                 )
             )
         return reqs
@@ -140,6 +141,7 @@ class MailboxSpider(GovSpider):
             self.parse_liuyan_list,
             cb_kwargs={"fid": fid, "number": number},
             meta={"list_page": True},
+            dont_filter=True,  # list pages are re-read every run (incremental), even after a resumed job
         )
 
     def parse_liuyan_list(self, response: Any, fid: str, number: int):  # type: ignore[no-untyped-def]
@@ -161,6 +163,7 @@ class MailboxSpider(GovSpider):
                 {"tid": item["extra"]["tid"]},
                 self.parse_liuyan_detail,
                 cb_kwargs={"stub": item},
+                dont_filter=item["source_id"] in stored,  # a due revisit is fetched on purpose
             )
         if page.letters and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")
@@ -209,7 +212,10 @@ class MailboxSpider(GovSpider):
                 continue
             fresh += 1
             yield scrapy.Request(
-                stub["url"], callback=self.parse_site_detail, cb_kwargs={"site": site, "stub": stub}
+                stub["url"],
+                callback=self.parse_site_detail,
+                cb_kwargs={"site": site, "stub": stub},
+                dont_filter=stub["source_id"] in stored,  # a due revisit is fetched on purpose
             )
         if page.letters and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")
@@ -220,6 +226,7 @@ class MailboxSpider(GovSpider):
                 callback=self.parse_site_list,
                 cb_kwargs={"site": site, "base": base, "number": number + 1},
                 meta={"list_page": True},
+                dont_filter=True,  # list pages are re-read every run (incremental), even after a resumed job
             )
 
     def parse_site_detail(self, response: Any, site: SiteDefinition, stub: dict[str, Any]):  # type: ignore[no-untyped-def]

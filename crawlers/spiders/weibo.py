@@ -48,6 +48,7 @@ class WeiboSpider(GovSpider):
             callback=self.parse_timeline,
             cb_kwargs={"uid": uid, "number": number},
             meta={"list_page": True},
+            dont_filter=True,  # list pages are re-read every run (incremental), even after a resumed job
         )
 
     async def start(self):  # type: ignore[no-untyped-def]
@@ -76,6 +77,7 @@ class WeiboSpider(GovSpider):
                     f"{self.base()}/statuses/extend?id={post['source_id']}",
                     headers=self.headers(),
                     callback=self.parse_extend,
+                    dont_filter=old is not None,
                     cb_kwargs={"post": post},
                 )
             else:
@@ -117,6 +119,7 @@ class WeiboSpider(GovSpider):
             f"{self.base()}/comments/hotflow?{urlencode(q)}",
             headers=self.headers(),
             callback=self.parse_hotflow,
+            dont_filter=True,  # comment pages change between runs; the chain is sequential per post
             cb_kwargs={"post": post, "number": number, "buffer": buffer},
         )
 
@@ -175,6 +178,7 @@ class WeiboSpider(GovSpider):
             f"{self.base()}/comments/hotFlowChild?{urlencode(q)}",
             headers=self.headers(),
             callback=self.parse_children,
+            dont_filter=True,
             cb_kwargs={
                 "post": post,
                 "buffer": buffer,

@@ -345,3 +345,22 @@ def test_layout_change_is_an_event_and_incremental_runs_are_not(tmp_path, site):
     with open_db(tmp_path) as db:
         kinds = [e.kind for e in db.crawl_events(source="mailbox", limit=2)]
     assert "layout_changed" in kinds
+
+
+def test_run_cut_short_by_page_cap_then_next_run_completes(tmp_path, site):
+    """A run stopped by crawl.close_after_pages keeps its job; the next run still reads list pages."""
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    assert crawl(ref, site, "forum", "--boards", "43").returncode == 0
+    with open_db(ref) as db:
+        expected = {m.id for m in db.iter_messages()}
+    work = tmp_path / "work"
+    work.mkdir()
+    short = crawl(work, site, "forum", "--boards", "43", "--max-pages", "4")
+    assert short.returncode == 0 and "closespider_pagecount" in short.stderr
+    assert (work / "jobs" / "forum").is_dir()
+    full = crawl(work, site, "forum", "--boards", "43")
+    assert full.returncode == 0, full.stderr[-3000:]
+    with open_db(work) as db:
+        assert {m.id for m in db.iter_messages()} == expected
+    assert not (work / "jobs" / "forum").exists()  # removed after a clean finish
