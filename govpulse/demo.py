@@ -61,7 +61,6 @@ DEMO_SETTINGS: dict[str, Any] = {
     "schedule.revisit_interval_min": 10,
     "schedule.alerts_interval_min": 1,
     "schedule.crawl_timeout_min": 5,
-    "crawl.sandbox_speed": 60.0,  # one simulated minute per second: new posts keep coming
 }
 
 
@@ -152,10 +151,10 @@ class Demo:
         from crawlers.sandbox.server import Sandbox, make_server
 
         settings = self.app.settings
-        speed = DEMO_SETTINGS["crawl.sandbox_speed"]
-        if settings.origin("crawl.sandbox_speed") != "default":
-            speed = settings["crawl.sandbox_speed"]
-        sandbox = Sandbox(World(seed=settings["crawl.sandbox_seed"]), Clock(speed=speed))
+        # Real time (speed 1): new posts appear as the day goes on, with honest timestamps.
+        sandbox = Sandbox(
+            World(seed=settings["crawl.sandbox_seed"]), Clock(speed=settings["crawl.sandbox_speed"])
+        )
         server = make_server("127.0.0.1", 0, sandbox)
         threading.Thread(target=server.serve_forever, name="sandbox", daemon=True).start()
         site = f"http://127.0.0.1:{server.server_port}"
@@ -175,6 +174,11 @@ class Demo:
         env = child_env(settings, overrides)
         self._ensure_user(env)
 
+        with socket.socket() as probe:
+            if probe.connect_ex((self.host, self.port)) == 0:
+                raise click.ClickException(
+                    f"port {self.port} on {self.host} is in use (another demo?); use --port"
+                )
         self.spawn("dashboard", ["serve", "--host", self.host, "--port", str(self.port)], env)
         click.echo(f"practice site: {site}/")
         if not wait_http(f"{dashboard_url}/login", timeout=60):

@@ -206,7 +206,7 @@ class Store(abc.ABC):
     def iter_messages(
         self, query: str = "", filters: Filters | None = None, batch_size: int = 1000
     ) -> Iterator[Message]:
-        """Every matching message, by (posted_at, id), with no result-size ceiling."""
+        """Every matching message, ordered by id (resumable), with no result-size ceiling."""
 
     @abc.abstractmethod
     def count(self, query: str = "", filters: Filters | None = None) -> int:
