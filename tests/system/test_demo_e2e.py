@@ -25,14 +25,7 @@ import pytest
 from govpulse.schema import TZ
 from store.base import Filters
 from store.sqlite import SQLiteStore
-from tests.dashboard.test_browser import (  # noqa: F401 - `browser` is a fixture
-    _console_errors,
-    _login,
-    _settle,
-    _shot,
-    _wait,
-    browser,
-)
+from tests.dashboard.test_browser import _console_errors, _login, _settle, _shot, _wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 BURST_TERM = "管涌"
