@@ -179,8 +179,16 @@ def evaluate_cmd(
     """Score the TASK model on a labelled file: per-class table, confusion matrix, macro-F1/AUC."""
     from classify import training as T
     from classify.data import DataError
+    from classify.modelio import ModelUnavailable, load_model, model_path
+    from classify.tagger import TaggerConfig, default_model_dir
 
-    tagger = _tagger(app, model_dir)
+    folders = [Path(p) for p in (model_dir, app.settings["classify.model_dir"]) if p]
+    folder = next((f for f in folders if model_path(f, task).exists()), default_model_dir())
+    try:
+        model, _card = load_model(folder, task)
+    except ModelUnavailable as exc:
+        raise _fail(exc) from None
+    rule_min_p = TaggerConfig.from_settings(app.settings).rule_min_p
     try:
         ds = T.load_dataset(
             task,
@@ -190,7 +198,7 @@ def evaluate_cmd(
             label_col,
             progress=lambda it, n: _progress(it, n, "cutting"),
         )
-        metrics = T.evaluate(task, tagger.models[task], ds, tagger.config.rule_min_p)
+        metrics = T.evaluate(task, model, ds, rule_min_p)
     except DataError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -28,9 +28,12 @@ TASKS = ("topic", "urgency", "rumour")
 RUMOUR_META = ("reposts", "comments", "likes", "followers", "verified")
 
 
-def word_vectorizer(ngram_range: tuple[int, int] = (1, 2), min_df: int = 2) -> TfidfVectorizer:
+def word_vectorizer(
+    ngram_range: tuple[int, int] = (1, 2), min_df: int = 2, max_features: int | None = None
+) -> TfidfVectorizer:
     """TF-IDF over the pre-cut tokens."""
     return TfidfVectorizer(
+        max_features=max_features,
         tokenizer=split_tokens,
         token_pattern=None,
         lowercase=False,
@@ -41,9 +44,12 @@ def word_vectorizer(ngram_range: tuple[int, int] = (1, 2), min_df: int = 2) -> T
     )
 
 
-def char_vectorizer(ngram_range: tuple[int, int] = (2, 3), min_df: int = 2) -> TfidfVectorizer:
+def char_vectorizer(
+    ngram_range: tuple[int, int] = (2, 3), min_df: int = 2, max_features: int | None = None
+) -> TfidfVectorizer:
     """TF-IDF over character n-grams of the text with token boundaries removed."""
     return TfidfVectorizer(
+        max_features=max_features,
         preprocessor=join_chars,
         analyzer="char",
         ngram_range=ngram_range,
@@ -60,7 +66,12 @@ def build_topic(C: float = 0.5) -> Pipeline:
         [
             (
                 "features",
-                FeatureUnion([("words", word_vectorizer()), ("chars", char_vectorizer())]),
+                FeatureUnion(
+                    [
+                        ("words", word_vectorizer(max_features=50_000)),
+                        ("chars", char_vectorizer(max_features=100_000)),
+                    ]
+                ),
             ),
             (
                 "clf",

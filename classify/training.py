@@ -323,6 +323,12 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Stratified k-fold (or grouped when the dataset has groups): pooled out-of-fold scores."""
     _check_classes(ds)
+    smallest = int(np.unique(ds.y, return_counts=True)[1].min())
+    if smallest * (folds - 1) // folds < 3:
+        raise D.DataError(
+            f"{ds.source}: the smallest class has {smallest} examples, too few for {folds}-fold "
+            "cross-validation (each training fold needs 3); use fewer folds, --folds 0, or more data"
+        )
     if ds.groups is not None:
         splits = list(GroupKFold(n_splits=folds).split(np.zeros(len(ds)), ds.y, ds.groups))
         kind = f"grouped {folds}-fold (by author)"

@@ -22,7 +22,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from classify.modelio import save_model
 
     out = tmp_path_factory.mktemp("models")
-    files = {"topic": "topic_small.csv", "urgency": "urgency_small.csv", "rumour": "rumour_small.csv"}
+    files = {
+        "topic": "topic_small.csv",
+        "urgency": "urgency_small.csv",
+        "rumour": "rumour_small.csv",
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for task, name in files.items():

@@ -9,7 +9,15 @@ import zipfile
 import pytest
 import skops.io as sio
 
-from classify.modelio import TRUSTED, ModelUnavailable, card_path, load_model, model_path, save_model, sha256
+from classify.modelio import (
+    TRUSTED,
+    ModelUnavailable,
+    card_path,
+    load_model,
+    model_path,
+    save_model,
+    sha256,
+)
 from classify.pipelines import TASKS
 from classify.tagger import default_model_dir
 

@@ -108,9 +108,17 @@ def test_missing_task_model(tiny_model_dir, tmp_path):
 def test_default_models_classify_obvious_letters():
     t = Tagger.load_default()
     letters = [
-        msg(Source.MAILBOX, "社保卡丢失怎么补办", "本人社保卡丢失，请问到人社局哪个窗口补办，养老保险会不会受影响。"),
+        msg(
+            Source.MAILBOX,
+            "社保卡丢失怎么补办",
+            "本人社保卡丢失，请问到人社局哪个窗口补办，养老保险会不会受影响。",
+        ),
         msg(Source.MAILBOX, "学校违规补课收费", "中学暑假组织学生补课并收取补课费，请教育局查处。"),
-        msg(Source.MAILBOX, "化工厂偷排废气", "工业园化工厂夜间偷排废气，刺鼻难闻，请环保局查处污染。"),
+        msg(
+            Source.MAILBOX,
+            "化工厂偷排废气",
+            "工业园化工厂夜间偷排废气，刺鼻难闻，请环保局查处污染。",
+        ),
     ]
     t.tag(letters)
     assert [m.topic for m in letters] == [Topic.LABOUR, Topic.EDUCATION, Topic.ENVIRONMENT]

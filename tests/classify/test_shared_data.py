@@ -1,0 +1,38 @@
+"""Checks against the real data in ../shared/data (skipped when it is absent)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+pytestmark = pytest.mark.shared
+
+
+def test_urgency_label_ids_resolve_to_real_letters(shared_data, monkeypatch):
+    from classify import training as T
+    from classify.data import read_table, resolve_label_ids
+
+    labels = read_table("classify/labels/urgency_labels.csv")
+    assert len(labels) >= 400
+    assert set(labels["label"]) == {"特急", "紧急", "一般", "低"}
+    assert not labels.duplicated(["source_file", "id"]).any()
+    joined = resolve_label_ids(labels, shared_data / "mailbox")
+    assert len(joined) == len(labels)
+    assert (joined["title"].str.len() + joined["text"].str.len() > 0).all()
+    monkeypatch.setenv("GOVPULSE_SHARED_DATA", str(shared_data))
+    ds = T.load_dataset("urgency", "classify/labels/urgency_labels.csv")
+    assert 0.25 < ds.holdout.mean() < 0.35
+
+
+def test_shipped_topic_model_on_raw_letters(shared_data):
+    """The 448 raw letters, cut by our tokeniser, score like the pre-cut CV."""
+    from classify import training as T
+    from classify.tagger import Tagger
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = T.load_dataset("topic", str(shared_data / "topic" / "tipdm2020c_sample_raw.csv"))
+        metrics = T.evaluate("topic", Tagger.load_default().models["topic"], ds)
+    assert metrics["n"] == 448
+    assert metrics["macro_f1"] >= 0.9
