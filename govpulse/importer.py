@@ -23,7 +23,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from govpulse.schema import TZ, Message, Source, Topic, ValidationError, make_id, mask_author
+from govpulse.schema import (
+    MAX_COUNT,
+    TZ,
+    Message,
+    Source,
+    Topic,
+    ValidationError,
+    make_id,
+    mask_author,
+)
 from govpulse.timeparse import TimeParseError, parse_time
 
 #: Schema fields an import column can map to ("extra.NAME" keeps a raw column too).
@@ -160,9 +169,10 @@ def _count(value: Any) -> int:
     text = str(value).strip().replace(",", "")
     if not text:
         return 0
-    if text.endswith("万"):
-        return int(float(text[:-1]) * 10_000)
-    return int(float(text))
+    value = int(float(text[:-1]) * 10_000) if text.endswith("万") else int(float(text))
+    if not 0 <= value <= MAX_COUNT:
+        raise ValueError("out of range")
+    return value
 
 
 def row_to_message(
@@ -232,8 +242,8 @@ def row_to_message(
         if name in values:
             try:
                 counts[name] = _count(values[name])
-            except ValueError:
-                warnings.append(f"{name} {values[name]!r} is not a number; set to 0")
+            except (ValueError, OverflowError):
+                warnings.append(f"{name} {values[name]!r} is not a valid count; set to 0")
     msg = Message(
         id=make_id(source, f"{channel}:{source_id}"),
         source=source,

@@ -99,6 +99,8 @@ def mask_author(name: str | None) -> str | None:
 
 # Text fields get a hard cap so one pathological page cannot blow up the store.
 MAX_TEXT_CHARS = 200_000
+#: Engagement counts above this are corrupt data (and would overflow store integers).
+MAX_COUNT = 10**12
 
 _INT_FIELDS = ("likes", "reposts", "comments", "votes")
 _ENUM_FIELDS: dict[str, type[StrEnum]] = {
@@ -204,6 +206,8 @@ class Message:
                 raise ValidationError(name, f"not a count: {value!r}") from None
             if value < 0:
                 raise ValidationError(name, f"negative count {value}")
+            if value > MAX_COUNT:
+                raise ValidationError(name, f"implausible count {value}")
             setattr(self, name, value)
         for name in ("posted_at", "replied_at", "fetched_at", "updated_at"):
             value = getattr(self, name)

@@ -250,7 +250,13 @@ class SQLiteStore(Store):
                 stats.failed.append((getattr(msg, "id", "?") or "?", str(exc)))
                 continue
             if msg.id in unique:
-                msg = merge(unique[msg.id], msg)
+                # A repeat inside one batch counts as sequential upserts would.
+                earlier = unique[msg.id]
+                msg = merge(earlier, msg)
+                if _message_to_row(msg)[_HASH_IDX] == _message_to_row(earlier)[_HASH_IDX]:
+                    stats.unchanged += 1
+                else:
+                    stats.updated += 1
             unique[msg.id] = msg
         if not unique:
             return stats

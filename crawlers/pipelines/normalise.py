@@ -37,7 +37,7 @@ def normalise_item(item: dict[str, Any], now: datetime) -> tuple[dict[str, Any],
             out["parent_id"] = make_id(source, str(parent))
     except (ValidationError, ValueError) as exc:
         raise DropItem(f"cannot build id: {exc}") from None
-    extra = dict(out.get("extra") or {})
+    extra = dict(out["extra"]) if isinstance(out.get("extra"), dict) else {}
     extra["source_id"] = sid
     out["extra"] = extra
     for name in TEXT_FIELDS:

@@ -30,6 +30,10 @@ class ValidatePipeline:
             if unknown:
                 self.stats.inc_value("govpulse/validate/dropped/unknown_field")
                 raise DropItem(f"unknown field(s) {sorted(unknown)} in {item.get('url')}")
+            missing = [name for name in ("id", "source", "channel") if not item.get(name)]
+            if missing:
+                self.stats.inc_value(f"govpulse/validate/dropped/{missing[0]}")
+                raise DropItem(f"missing {missing[0]} in {item.get('url')}")
             data = Message(**item)
         try:
             data.validate()
