@@ -103,7 +103,7 @@ def test_demo_end_to_end(demo, browser, tmp_path):
 
     # A real browser: log in, every page shows data from all three sources.
     _login(browser, base, "demo", "govpulse-demo")
-    _wait(browser, "#overview-by-source")
+    _wait(browser, "#overview-by-source", timeout=90)
     _settle(browser, 60)
     overview = browser.find_element(By.CSS_SELECTOR, "#overview-by-source").text
     for label in ("微博", "领导信箱", "论坛"):
@@ -116,12 +116,12 @@ def test_demo_end_to_end(demo, browser, tmp_path):
     _shot(browser, "demo-02-timeliness")
 
     browser.find_element(By.CSS_SELECTOR, "#nav-hot").click()
-    _wait(browser, "#hot-clusters")
+    _wait(browser, "#hot-clusters", timeout=90)
     _settle(browser, 60)
     _shot(browser, "demo-03-hot")
 
     browser.find_element(By.CSS_SELECTOR, "#nav-rumours").click()
-    _wait(browser, "#rumours-table")
+    _wait(browser, "#rumours-table", timeout=90)
     _settle(browser, 60)
     _shot(browser, "demo-04-rumours")
 
