@@ -32,10 +32,20 @@ START = datetime(2024, 6, 1, 12, 0, tzinfo=TZ)
 @pytest.fixture(scope="module")
 def site():
     server, url = serve_in_thread(
-        Sandbox(World(seed=7, history_days=4), Clock(START, speed=1.0), faults=0.05)
+        Sandbox(World(seed=7, history_days=4), Clock(START, speed=0.0), faults=0.05)
     )
     yield url
     server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def forum_reference(tmp_path_factory, site):
+    """Ids of a clean, complete crawl of boards 41 and 42 (what resumed/shared runs must match)."""
+    ref = tmp_path_factory.mktemp("forum_ref")
+    done = crawl(ref, site, "forum", "--boards", "41,42")
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open_db(ref) as db:
+        return {m.id for m in db.iter_messages()}
 
 
 def env_for(tmp: Path, base: str, **extra: str) -> dict[str, str]:
@@ -142,13 +152,8 @@ def test_weibo_and_forum_with_broken_channels(tmp_path, site):
         assert "blocked" in {e.kind for e in db.crawl_events(source="mailbox")}  # 系统繁忙
 
 
-def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, site):
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    full = crawl(ref, site, "forum", "--boards", "41,42")
-    assert full.returncode == 0, full.stderr[-3000:]
-    with open_db(ref) as db:
-        expected = {m.id for m in db.iter_messages()}
+def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, site, forum_reference):
+    expected = forum_reference
     work = tmp_path / "work"
     work.mkdir()
     env = env_for(
@@ -191,19 +196,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_scale_out_through_redis(tmp_path, site):
+def test_scale_out_through_redis(tmp_path, site, forum_reference):
     """Two workers share one Redis queue: together they crawl everything exactly once."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     import redis
 
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    assert crawl(ref, site, "forum", "--boards", "41,42").returncode == 0
-    with open_db(ref) as db:
-        expected = {m.id for m in db.iter_messages()}
-
+    expected = forum_reference
     port = _free_port()
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -347,19 +347,15 @@ def test_layout_change_is_an_event_and_incremental_runs_are_not(tmp_path, site):
     assert "layout_changed" in kinds
 
 
-def test_run_cut_short_by_page_cap_then_next_run_completes(tmp_path, site):
+def test_run_cut_short_by_page_cap_then_next_run_completes(tmp_path, site, forum_reference):
     """A run stopped by crawl.close_after_pages keeps its job; the next run still reads list pages."""
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    assert crawl(ref, site, "forum", "--boards", "43").returncode == 0
-    with open_db(ref) as db:
-        expected = {m.id for m in db.iter_messages()}
+    expected = forum_reference
     work = tmp_path / "work"
     work.mkdir()
-    short = crawl(work, site, "forum", "--boards", "43", "--max-pages", "4")
+    short = crawl(work, site, "forum", "--boards", "41,42", "--max-pages", "4")
     assert short.returncode == 0 and "closespider_pagecount" in short.stderr
     assert (work / "jobs" / "forum").is_dir()
-    full = crawl(work, site, "forum", "--boards", "43")
+    full = crawl(work, site, "forum", "--boards", "41,42")
     assert full.returncode == 0, full.stderr[-3000:]
     with open_db(work) as db:
         assert {m.id for m in db.iter_messages()} == expected

@@ -111,7 +111,7 @@ def run_all(body: bytes) -> None:
             call()
 
 
-@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies)
 def test_page_objects_never_crash(body):
     run_all(body)
@@ -128,7 +128,7 @@ time_strings = st.one_of(
 )
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(time_strings)
 def test_time_parser_never_crashes(raw):
     try:
