@@ -99,7 +99,7 @@ def import_cmd(
         )
     click.echo("columns: " + ", ".join(f"{c}→{t}" for c, t in mapping.items()), err=True)
 
-    tagger = tagging.load_tagger() if classify else None
+    tagger = tagging.load_tagger(app.settings) if classify else None
     store = app.store()
     stats = UpsertStats()
     problems: list[tuple[int, str, str]] = []  # (row, kind, reason)
