@@ -116,7 +116,7 @@ def test_demo_end_to_end(demo, browser, tmp_path):
     _shot(browser, "demo-02-timeliness")
 
     browser.find_element(By.CSS_SELECTOR, "#nav-hot").click()
-    _wait(browser, "#hot-clusters", timeout=90)
+    _wait(browser, "#hot-clusters, #hot-none", timeout=90)
     _settle(browser, 60)
     _shot(browser, "demo-03-hot")
 
