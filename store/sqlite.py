@@ -79,6 +79,7 @@ def _row_to_message(row: Sequence[Any]) -> Message:
     return msg
 
 
+_ANALYZE_AFTER = 10_000  # inserted rows that make fresh planner statistics worth it
 _VOLATILE_IDX = (_COLUMNS.index("fetched_at"), _COLUMNS.index("updated_at"))
 
 
@@ -219,6 +220,12 @@ class SQLiteStore(Store):
         return self._read("SELECT MAX(version) FROM schema_version")[0][0]
 
     def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            # SQLite's advice: let it refresh statistics that drifted, cheaply.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA analysis_limit = 400")
+                conn.execute("PRAGMA optimize")
         with self._conns_lock:
             for conn in self._all_conns:
                 with contextlib.suppress(sqlite3.Error):
@@ -237,7 +244,20 @@ class SQLiteStore(Store):
                 batch = []
         if batch:
             stats += self._upsert_batch(batch)
+        if stats.inserted >= _ANALYZE_AFTER:
+            self._analyze()
         return stats
+
+    def _analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load.
+
+        Without them SQLite picks e.g. the source index for a date-bounded
+        facet query and scans every row (10x slower at 1M messages).
+        """
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("PRAGMA analysis_limit = 1000")
+            conn.execute("ANALYZE")
 
     def _upsert_batch(self, batch: list[Message]) -> UpsertStats:
         stats = UpsertStats()

@@ -101,6 +101,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "rumour ranking per source",
+        "CREATE INDEX ix_messages_source_rumour ON messages(source, rumour_score);",
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
