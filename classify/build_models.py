@@ -101,6 +101,18 @@ def build_rumour(shared: Path, out: Path) -> dict[str, Any]:
 BUILD = {"topic": build_topic, "urgency": build_urgency, "rumour": build_rumour}
 
 
+def recompact(out: Path, task: str) -> None:
+    """Re-save an already trained model in the compact form, keeping its card's data and metrics."""
+    from classify.modelio import load_model
+
+    model, card = load_model(out, task)
+    keep = {
+        k: v for k, v in card.items() if k not in ("task", "created", "file", "sha256", "bytes")
+    }
+    keep["recompacted"] = True
+    save_model(T.compact(model), out, task, keep)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -108,7 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=str(default_model_dir()))
     parser.add_argument("--tasks", default="topic,urgency,rumour")
+    parser.add_argument(
+        "--recompact", action="store_true", help="only re-save existing models in compact form"
+    )
     args = parser.parse_args(argv)
+    if args.recompact:
+        for task in args.tasks.split(","):
+            recompact(Path(args.out), task.strip())
+            _log(f"{task}: recompacted")
+        return 0
     shared = Path(args.shared)
     if not shared.is_dir():
         print(f"shared data not found at {shared}; set GOVPULSE_SHARED_DATA")

@@ -22,6 +22,7 @@ import skops.io as sio
 #: step with classify.pipelines; tests/classify/test_modelio.py checks that a
 #: freshly trained model needs nothing outside it.
 TRUSTED: tuple[str, ...] = (
+    "classify.features.CompactTfidfVectorizer",
     "classify.features.LogCountScaler",
     "classify.features.rumour_cue_counts",
     "classify.features.to_float",

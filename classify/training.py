@@ -216,6 +216,8 @@ def compact(model: Any) -> Any:
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from classify.features import CompactTfidfVectorizer
+
     seen: set[int] = set()
 
     def walk(obj: Any) -> None:
@@ -226,8 +228,10 @@ def compact(model: Any) -> Any:
         ):
             return
         seen.add(id(obj))
-        if isinstance(obj, TfidfVectorizer) and hasattr(obj, "stop_words_"):
-            del obj.stop_words_
+        if isinstance(obj, TfidfVectorizer):
+            obj.__dict__.pop("stop_words_", None)
+            if type(obj) is TfidfVectorizer:  # models trained before CompactTfidfVectorizer
+                obj.__class__ = CompactTfidfVectorizer
         for attr in ("coef_",):
             value = getattr(obj, attr, None)
             if isinstance(value, np.ndarray) and value.dtype == np.float64 and value.size > 10_000:

@@ -35,3 +35,20 @@ def test_rumour_cues_and_refutation():
 def test_to_float_handles_blanks_and_booleans():
     out = to_float(np.array([["1", None, "True", "abc", float("nan")]], dtype=object))
     assert out.tolist() == [[1.0, 0.0, 1.0, 0.0, 0.0]]
+
+
+def test_compact_vectorizer_round_trips_through_skops_with_same_output():
+    import skops.io as sio
+
+    from classify.features import CompactTfidfVectorizer
+    from classify.modelio import TRUSTED
+    from classify.text import split_tokens
+
+    docs = ["社保 补办 流程", "公积金 提取 流程", "社保 缴费 政策"]
+    vec = CompactTfidfVectorizer(tokenizer=split_tokens, token_pattern=None, max_features=4).fit(docs)
+    vocab = dict(vec.vocabulary_)
+    blob = sio.dumps(vec)
+    assert vec.vocabulary_ == vocab  # saving does not touch the live object
+    back = sio.loads(blob, trusted=list(TRUSTED))
+    assert back.vocabulary_ == vocab
+    assert (back.transform(docs) != vec.transform(docs)).nnz == 0
