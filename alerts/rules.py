@@ -158,7 +158,11 @@ def urgent(ctx: RuleContext) -> list[Alert]:
 # -- overdue letters -------------------------------------------------------------
 def overdue(ctx: RuleContext) -> list[Alert]:
     """Letters past their deadline, one alert per department, repeated once a day."""
-    letters = ctx.store.overdue(sla=Sla.from_settings(ctx.settings), now=ctx.now, limit=5000)
+    # Only sources that owe a reply: an unanswered Weibo comment is not an overdue letter.
+    sources = Filters.make(source=list(ctx.settings["alerts.overdue_sources"]))
+    letters = ctx.store.overdue(
+        sources, sla=Sla.from_settings(ctx.settings), now=ctx.now, limit=5000
+    )
     by_dept: dict[str, list[Message]] = defaultdict(list)
     for m in letters:
         by_dept[m.department or UNKNOWN_DEPT].append(m)

@@ -54,6 +54,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "crawl.store_batch": 20,  # data shows on the dashboard while crawling
     "crawl.close_after_seconds": 120,
     "alerts.channels": ["outbox"],
+    "alerts.quiet_hours": "",  # a demo shows its alerts at any hour
     "alerts.group_wait_s": 5,
     "alerts.group_interval_s": 60,
     "schedule.spiders": {"weibo": 2, "mailbox": 3, "forum": 3},

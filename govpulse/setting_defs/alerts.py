@@ -41,6 +41,12 @@ _RULES = [
         type="int",
     ),
     Setting(
+        "alerts.overdue_sources",
+        ["mailbox", "forum"],
+        "Overdue: sources whose unanswered messages count as overdue letters.",
+        type="list",
+    ),
+    Setting(
         "alerts.overdue_min",
         1,
         "Overdue rule: minimum overdue letters in a department before it alerts.",
