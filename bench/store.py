@@ -53,7 +53,7 @@ NOW = datetime(2025, 1, 1, tzinfo=TZ)
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def time_calls(fn, repeat: int) -> list[float]:
