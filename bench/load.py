@@ -23,7 +23,8 @@ router returned (checked against payloads captured from headless Chromium).
 Static JS/CSS bundles are left out (a browser caches them).  After one
 untimed warm-up pass the users run for --seconds and stop by themselves.
 
-Same-run baseline: an extra client GETs /login (a template page with no store
+Same-run baseline: an extra client, in its own process so the load
+generator's GIL does not slow it, GETs /login (a template page with no store
 work) every --probe-interval seconds under the same load.
 
 Prints a markdown table: per page the page-load time (all of the requests
@@ -43,6 +44,7 @@ import argparse
 import contextlib
 import importlib.util
 import itertools
+import multiprocessing
 import os
 import re
 import signal
@@ -469,58 +471,71 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(5)
 
 
-def probe(base: str, results: Results, stop: threading.Event, interval: float) -> None:
-    """The baseline: GET /login (no store work) now and then, under the same load."""
+def probe(base: str, go: Any, stop: Any, interval: float, out: Any) -> None:
+    """The baseline, in its own process (so the load generator's GIL does not
+    slow it): GET /login (no store work) every `interval` s while the users run."""
     http = requests.Session()
+    times: list[float] = []
+    errors = 0
+    go.wait(3600)
     while not stop.wait(interval):
         t = time.perf_counter()
         try:
             ok = http.get(f"{base}/login", timeout=30).status_code == 200
         except requests.RequestException:
             ok = False
-        with results.lock:
-            if results.recording:
-                results.probe.append((time.perf_counter() - t) * 1000)
-                results.probe_errors += not ok
+        times.append((time.perf_counter() - t) * 1000)
+        errors += not ok
+    out.put((times, errors))
 
 
 def run(args: argparse.Namespace, base: str, urls: dict[str, list[str]]) -> tuple[Results, float]:
     results = Results()
-    users = [User(base, results, args.timeout) for _ in range(args.users)]
-    with ThreadPoolExecutor(args.users) as pool:
-        list(pool.map(User.login, users))
-    # Callbacks of one page load go out together, as the renderer sends them.
-    callbacks = ThreadPoolExecutor(args.users * 4, thread_name_prefix="callback")
-    # Untimed warm-up: every URL once (store opened, SQLite pages cached).
-    results.recording = False
-    for page, page_urls in urls.items():
-        for url in page_urls:
-            users[0].load(page, url, callbacks)
-    results.recording = True
-    stop = threading.Event()
-    prober = threading.Thread(target=probe, args=(base, results, stop, args.probe_interval))
-    order = list(urls.items())
-    deadline = time.monotonic() + args.seconds
-
-    def loop(i: int) -> None:
-        turns = itertools.count(i)  # users start on different pages
-        while time.monotonic() < deadline and not STOP.is_set():
-            n = next(turns)
-            page, page_urls = order[n % len(order)]
-            users[i].load(page, page_urls[(n // len(order)) % len(page_urls)], callbacks)
-            if args.think:
-                time.sleep(args.think)
-
-    start = time.monotonic()
+    # Forked before any client thread exists; waits for `go`.
+    mp = multiprocessing.get_context("fork")
+    go, stop, out = mp.Event(), mp.Event(), mp.Queue()
+    prober = mp.Process(target=probe, args=(base, go, stop, args.probe_interval, out), daemon=True)
     prober.start()
+    users = [User(base, results, args.timeout) for _ in range(args.users)]
+    callbacks: ThreadPoolExecutor | None = None
     try:
+        with ThreadPoolExecutor(args.users) as pool:
+            list(pool.map(User.login, users))
+        # Callbacks of one page load go out together, as the renderer sends them.
+        callbacks = ThreadPoolExecutor(args.users * 4, thread_name_prefix="callback")
+        # Untimed warm-up: every URL once (store opened, SQLite pages cached).
+        results.recording = False
+        for page, page_urls in urls.items():
+            for url in page_urls:
+                users[0].load(page, url, callbacks)
+        results.recording = True
+        order = list(urls.items())
+        deadline = time.monotonic() + args.seconds
+
+        def loop(i: int) -> None:
+            turns = itertools.count(i)  # users start on different pages
+            while time.monotonic() < deadline and not STOP.is_set():
+                n = next(turns)
+                page, page_urls = order[n % len(order)]
+                users[i].load(page, page_urls[(n // len(order)) % len(page_urls)], callbacks)
+                if args.think:
+                    time.sleep(args.think)
+
+        start = time.monotonic()
+        go.set()
         with ThreadPoolExecutor(args.users, thread_name_prefix="user") as pool:
             list(pool.map(loop, range(args.users)))
-    finally:
         elapsed = time.monotonic() - start
         stop.set()
-        prober.join()
-        callbacks.shutdown()
+        results.probe, results.probe_errors = out.get(timeout=60)
+    finally:
+        go.set()
+        stop.set()
+        prober.join(40)
+        if prober.is_alive():
+            prober.kill()
+        if callbacks is not None:
+            callbacks.shutdown()
     return results, elapsed
 
 
