@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from pathlib import Path
 
 from govpulse.schema import Message, ValidationError
@@ -40,18 +42,25 @@ class Spool:
         return sum(sum(1 for _ in p.open(encoding="utf-8")) for p in self.folder.glob("*.jsonl*"))
 
     def replay(self, store: Store, batch: int = 500) -> int:
-        """Upsert every spooled message into `store`; return how many were replayed."""
+        """Upsert every spooled message into `store`; return how many were replayed.
+
+        Several crawls may replay at once: each claims a file by renaming it
+        to a name of its own (atomic), so no file is replayed twice at the
+        same time; a claim left by a process that died is taken over.
+        """
         if not self.folder.is_dir():
             return 0
         done = 0
-        for path in sorted(self.folder.glob("*.jsonl")) + sorted(
-            self.folder.glob("*.jsonl.replaying")
-        ):
-            work = (
-                path
-                if path.suffix == ".replaying"
-                else path.rename(path.with_suffix(".jsonl.replaying"))
-            )
+        candidates = sorted(self.folder.glob("*.jsonl")) + sorted(
+            p for p in self.folder.glob("*.jsonl.replaying*") if not _claimed_by_live_process(p)
+        )
+        for path in candidates:
+            base = path.name.split(".jsonl")[0]
+            work = self.folder / f"{base}.jsonl.replaying.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+            try:
+                path.rename(work)
+            except FileNotFoundError:
+                continue  # another crawl claimed it first
             messages: list[Message] = []
             with work.open(encoding="utf-8") as fh:
                 for n, line in enumerate(fh, 1):
@@ -67,3 +76,20 @@ class Spool:
             done += len(messages)
             log.info("replayed %d spooled messages from %s", len(messages), path.name)
         return done
+
+
+def _claimed_by_live_process(path: Path) -> bool:
+    """True if `path` (…jsonl.replaying.<pid>.<tag>) is being replayed by a running process."""
+    parts = path.name.split(".")
+    pid = next((int(p) for p in parts[3:4] if p.isdigit()), None)
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True  # this process is replaying it (or will, after an error, next crawl)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

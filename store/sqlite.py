@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,8 @@ class SQLiteStore(Store):
                     check_same_thread=False,
                 )  # fmt: skip
                 conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-                conn.execute("PRAGMA journal_mode = WAL")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache per connection
@@ -186,24 +187,27 @@ class SQLiteStore(Store):
             raise StoreError(f"query failed: {exc}") from exc
 
     def _migrate(self) -> None:
+        """Bring the schema up to date; safe when several processes open a new file at once."""
         conn = self._conn()
+        if self._version(conn) == LATEST_VERSION:
+            return  # the common case: no write lock needed just to open
         with self._write_lock:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                "version INTEGER PRIMARY KEY, description TEXT, applied_at INTEGER)"
-            )
-            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            if current > LATEST_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {current}, newer than this "
-                    f"govpulse ({LATEST_VERSION}); upgrade govpulse"
+            # BEGIN IMMEDIATE serialises migrating processes; re-read the version inside it.
+            self._retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    "version INTEGER PRIMARY KEY, description TEXT, applied_at INTEGER)"
                 )
-            for version, description, sql in MIGRATIONS:
-                if version <= current:
-                    continue
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                current = self._version(conn)
+                if current > LATEST_VERSION:
+                    raise StoreError(
+                        f"{self.path} has schema version {current}, newer than this "
+                        f"govpulse ({LATEST_VERSION}); upgrade govpulse"
+                    )
+                for version, description, sql in MIGRATIONS:
+                    if version <= current:
+                        continue
                     for statement in sql.split(";"):
                         if statement.strip():
                             conn.execute(statement)
@@ -211,10 +215,36 @@ class SQLiteStore(Store):
                         "INSERT INTO schema_version VALUES (?, ?, ?)",
                         (version, description, int(time.time())),
                     )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection) -> int:
+        try:
+            return conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+
+    def _retry_locked(self, action: Callable[[], Any]) -> Any:
+        """Run `action`, retrying while another process holds a lock SQLite won't wait for.
+
+        Switching a new file to WAL needs an exclusive lock and fails at once
+        (no busy handler) while another process does the same.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        delay = 0.01
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def schema_version(self) -> int:
         return self._read("SELECT MAX(version) FROM schema_version")[0][0]
