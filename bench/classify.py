@@ -85,12 +85,18 @@ def main() -> int:
     tagger.tag_rows(rows[:50])  # warm-up: lazy dictionary and model set-up
     rss_loaded = peak_rss_mb()
 
-    base_t, ours_t = [], []
+    from classify.text import prepare
+
+    base_t, ours_t, cut_t = [], [], []
     for _ in range(args.runs):
         start = time.perf_counter()
         for a, b in letters:
             jieba.lcut(f"{a}\n{b}")
         base_t.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for a, b in letters:
+            prepare(a, b)
+        cut_t.append(time.perf_counter() - start)
         start = time.perf_counter()
         for i in range(0, n, 500):
             tagger.tag_rows(rows[i : i + 500])
@@ -98,6 +104,8 @@ def main() -> int:
     base = n / statistics.median(base_t)
     ours = n / statistics.median(ours_t)
     print(f"jieba.lcut alone (baseline):          {base:9.0f} letters/s  (median of {args.runs})")
+    cut = n / statistics.median(cut_t)
+    print(f"govpulse tokenisation only (prepare):  {cut:9.0f} letters/s  ({cut / base:.1f}x jieba)")
     print(f"govpulse topic+urgency+rumour tagging: {ours:9.0f} letters/s  (median of {args.runs})")
     print(f"ratio govpulse / jieba-alone:          {ours / base:9.2f}x")
     print(
