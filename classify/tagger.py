@@ -57,10 +57,12 @@ class TaggerConfig:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> TaggerConfig:
+        # .get with defaults: callers such as the crawl pipeline pass partial dicts.
+        d = cls()
         return cls(
-            unsure_below=float(settings["classify.topic_unsure_below"]),
-            floor=float(settings["classify.topic_floor"]),
-            rule_min_p=float(settings["classify.urgency_rule_min_p"]),
+            unsure_below=float(settings.get("classify.topic_unsure_below", d.unsure_below)),
+            floor=float(settings.get("classify.topic_floor", d.floor)),
+            rule_min_p=float(settings.get("classify.urgency_rule_min_p", d.rule_min_p)),
         )
 
 
@@ -119,7 +121,7 @@ class Tagger:
     def from_settings(cls, settings: Mapping[str, Any]) -> Tagger:
         """Models from ``classify.model_dir`` (falling back to the shipped ones per task)."""
         config = TaggerConfig.from_settings(settings)
-        model_dir = str(settings["classify.model_dir"] or "")
+        model_dir = str(settings.get("classify.model_dir") or "")
         if not model_dir:
             return cls.load_default(config)
         return cls.load(Path(model_dir).expanduser(), config, fallback_dir=default_model_dir())

@@ -123,3 +123,11 @@ def test_default_models_classify_obvious_letters():
     t.tag(letters)
     assert [m.topic for m in letters] == [Topic.LABOUR, Topic.EDUCATION, Topic.ENVIRONMENT]
     assert all(m.topic_score > 0.5 for m in letters)
+
+
+def test_from_settings_accepts_partial_dicts(tiny_model_dir):
+    t = Tagger.from_settings(
+        {"classify.model_dir": str(tiny_model_dir), "classify.topic_floor": "0.3"}
+    )
+    assert t.config.floor == 0.3 and t.config.unsure_below == 0.5
+    assert t.cards["topic"]["data"]["file"] == "topic_small.csv"
