@@ -45,7 +45,9 @@ def test_compact_vectorizer_round_trips_through_skops_with_same_output():
     from classify.text import split_tokens
 
     docs = ["社保 补办 流程", "公积金 提取 流程", "社保 缴费 政策"]
-    vec = CompactTfidfVectorizer(tokenizer=split_tokens, token_pattern=None, max_features=4).fit(docs)
+    vec = CompactTfidfVectorizer(tokenizer=split_tokens, token_pattern=None, max_features=4).fit(
+        docs
+    )
     vocab = dict(vec.vocabulary_)
     blob = sio.dumps(vec)
     assert vec.vocabulary_ == vocab  # saving does not touch the live object
