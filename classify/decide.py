@@ -43,9 +43,9 @@ def decide_urgency(
     ):
         level = CRITICAL
         reasons.append("规则: 标题危险关键词 " + "、".join(head_hits))
-    for group in (critical, urgent, low):
+    for name, group in (("特急", critical), ("紧急", urgent), ("低", low)):
         if group:
-            reasons.append("关键词: " + "、".join(group))
+            reasons.append(f"关键词({name}): " + "、".join(group))
     reasons.insert(0, f"model: {level} p={proba[col[level]]:.2f}")
     return level, reasons
 
