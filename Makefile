@@ -1,13 +1,13 @@
 # Task runner.  The README's two commands are `make demo` and `make test-all`.
 PY ?= python3
 
-.PHONY: deps demo test test-all lint format bench
+.PHONY: deps demo test test-all lint format bench models
 
 deps:
 	bash scripts/install-deps.sh
 
 demo: deps
-	govpulse demo
+	$(PY) -m govpulse.cli demo
 
 test:
 	$(PY) -m pytest
