@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 #: Risk to life or safety now.
 CRITICAL_CUES: tuple[str, ...] = (
@@ -324,13 +325,32 @@ REFUTATION_CUES: tuple[str, ...] = (
 _FLAT_RE = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=4096)
 def flatten(text: str) -> str:
-    """Drop whitespace (token boundaries) so multi-token cues still match."""
+    """Drop whitespace (token boundaries) so multi-token cues still match.
+
+    Cached: the tagger looks at the same message text in several steps
+    (cue features of two models, urgency rules, rumour reasons).
+    """
     return _FLAT_RE.sub("", text)
+
+
+@lru_cache(maxsize=16384)
+def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
+    """All cues of a lexicon found in a flattened text, in lexicon order (cached)."""
+    return tuple(c for c in cues if c in flat)
+
+
+def clear_caches() -> None:
+    """Forget cached texts (the tagger calls this per batch, so memory stays bounded)."""
+    flatten.cache_clear()
+    hits.cache_clear()
 
 
 def find(text: str, cues: Iterable[str], limit: int = 5) -> list[str]:
     """Return up to `limit` cues found in (flattened) text, in lexicon order."""
     flat = flatten(text)
+    if isinstance(cues, tuple):
+        return list(hits(flat, cues)[:limit])
     out = [c for c in cues if c in flat]
     return out[:limit]

@@ -29,7 +29,7 @@ def _group_counts(texts: list[str], groups: tuple[tuple[str, ...], ...]) -> sp.c
     rows = []
     for text in texts:
         flat = cues.flatten(text)
-        rows.append([np.log1p(sum(1 for c in group if c in flat)) for group in groups])
+        rows.append([np.log1p(len(cues.hits(flat, group))) for group in groups])
     return sp.csr_matrix(np.asarray(rows, dtype=np.float64).reshape(len(texts), len(groups)))
 
 

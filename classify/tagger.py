@@ -28,10 +28,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
+from classify import cues
 from classify.decide import adjust_rumour, decide_urgency
 from classify.modelio import ModelUnavailable, load_model, model_path
 from classify.pipelines import RUMOUR_META, TASKS
+from classify.shared import FeatureCache, fast_models
 from classify.text import prepare
 from govpulse.schema import Message, Source, Topic, Urgency
 
@@ -93,6 +96,8 @@ class Tagger:
         self.models = dict(models)
         self.cards = dict(cards or {})
         self.config = config or TaggerConfig()
+        # One n-gram analysis per message shared by the three models (classify.shared).
+        self._shared, self._fast = fast_models(self.models)
 
     # -- loading -----------------------------------------------------------
     @classmethod
@@ -155,22 +160,39 @@ class Tagger:
 
     def tag_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[Tagging]:
         """Tag plain rows: keys title, body, and for rumour scoring rumour=True plus metadata."""
+        # Inputs are built here (finite by construction): skip scikit-learn's
+        # per-call checks, which dominate when a caller tags one message at a time.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return self._tag_rows(rows)
+
+    def _tag_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[Tagging]:
+        cues.clear_caches()  # cue look-ups are cached within a batch only
         tokens = [prepare(r.get("title"), r.get("body")) for r in rows]
         out = [Tagging() for _ in rows]
         live = [i for i, t in enumerate(tokens) if t]
         if not live:
             return out
         live_tokens = [tokens[i] for i in live]
-        self._topic(live, live_tokens, out)
-        self._urgency(live, live_tokens, out)
-        rum = [i for i in live if rows[i].get("rumour")]
-        if rum:
-            self._rumour(rum, [tokens[i] for i in rum], [rows[i] for i in rum], out)
+        cache = self._shared.transform(live_tokens) if self._shared is not None else None
+        self._topic(live, live_tokens, cache, out)
+        self._urgency(live, live_tokens, cache, out)
+        rum_pos = [k for k, i in enumerate(live) if rows[i].get("rumour")]
+        if rum_pos:
+            rum = [live[k] for k in rum_pos]
+            self._rumour(
+                rum,
+                [live_tokens[k] for k in rum_pos],
+                [rows[i] for i in rum],
+                cache.subset(rum_pos) if cache is not None and len(rum_pos) < len(live) else cache,
+                out,
+            )
         return out
 
-    def _topic(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
-        model = self.models["topic"]
-        proba = model.predict_proba(texts)
+    def _topic(
+        self, idx: list[int], texts: list[str], cache: FeatureCache | None, out: list[Tagging]
+    ) -> None:
+        model = self._fast["topic"]
+        proba = model.predict_proba(cache, texts)
         classes = [str(c) for c in model.classes_]
         best = proba.argmax(axis=1)
         for i, b, p in zip(idx, best, proba[np.arange(len(idx)), best], strict=True):
@@ -178,9 +200,11 @@ class Tagger:
             out[i].topic_score = score
             out[i].topic = classes[b] if score >= self.config.floor else None
 
-    def _urgency(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
-        model = self.models["urgency"]
-        proba = model.predict_proba(texts)
+    def _urgency(
+        self, idx: list[int], texts: list[str], cache: FeatureCache | None, out: list[Tagging]
+    ) -> None:
+        model = self._fast["urgency"]
+        proba = model.predict_proba(cache, texts)
         classes = [str(c) for c in model.classes_]
         for row, (i, text) in enumerate(zip(idx, texts, strict=True)):
             level, reasons = decide_urgency(proba[row], classes, text, self.config.rule_min_p)
@@ -188,14 +212,19 @@ class Tagger:
             out[i].urgency_reasons = reasons
 
     def _rumour(
-        self, idx: list[int], texts: list[str], rows: list[Mapping[str, Any]], out: list[Tagging]
+        self,
+        idx: list[int],
+        texts: list[str],
+        rows: list[Mapping[str, Any]],
+        cache: FeatureCache | None,
+        out: list[Tagging],
     ) -> None:
-        model = self.models["rumour"]
+        model = self._fast["rumour"]
         frame = pd.DataFrame(
             {"tokens": texts, **{k: [r.get(k) for r in rows] for k in RUMOUR_META}}
         )
         classes = [int(c) for c in model.classes_]
-        proba = model.predict_proba(frame)[:, classes.index(1)]
+        proba = model.predict_proba(cache, texts, frame)[:, classes.index(1)]
         for i, text, row, p in zip(idx, texts, rows, proba, strict=True):
             out[i].rumour_score, out[i].rumour_reasons = adjust_rumour(
                 float(p),
