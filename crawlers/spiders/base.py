@@ -32,6 +32,17 @@ class GovSpider(scrapy.Spider):
         gp = self.settings.get("GOVPULSE")
         return gp if gp else dict(load().items())
 
+    @property
+    def refetch_unstored(self) -> bool:
+        """Fetch items missing from the store even if a resumed local job saw their URL.
+
+        Items are written in batches, so a SIGKILL can lose a batch whose
+        requests the job already marked seen; re-reading what the store lacks
+        closes that gap.  With scrapy-redis the shared seen-set is what keeps
+        several machines from fetching the same page, so it stays in charge.
+        """
+        return not str(self.settings.get("SCHEDULER", "")).startswith("scrapy_redis")
+
     def now(self) -> datetime:
         return datetime.now(TZ)
 

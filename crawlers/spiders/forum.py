@@ -68,13 +68,13 @@ class ForumSpider(GovSpider):
             if self.settled(old, now) and (old is None or old.comments >= stub.get("comments", 0)):
                 continue
             fresh += 1
-            # A stored thread due for a revisit is fetched again on purpose, even if a
-            # resumed job's seen-set already holds its URL.
             yield scrapy.Request(
                 stub["url"],
                 callback=self.parse_thread,
                 cb_kwargs={"stub": stub, "first": True},
-                dont_filter=old is not None,
+                # The store, not a local job's seen-set, decides what to fetch: an item fetched
+                # just before a SIGKILL may not have reached the store, so it is fetched again.
+                dont_filter=self.refetch_unstored or old is not None,
             )
         if page.threads and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")

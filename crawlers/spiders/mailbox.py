@@ -163,7 +163,9 @@ class MailboxSpider(GovSpider):
                 {"tid": item["extra"]["tid"]},
                 self.parse_liuyan_detail,
                 cb_kwargs={"stub": item},
-                dont_filter=item["source_id"] in stored,  # a due revisit is fetched on purpose
+                # The store, not a local job's seen-set, decides what to fetch: an item fetched
+                # just before a SIGKILL may not have reached the store, so it is fetched again.
+                dont_filter=self.refetch_unstored or item["source_id"] in stored,
             )
         if page.letters and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")
@@ -215,7 +217,9 @@ class MailboxSpider(GovSpider):
                 stub["url"],
                 callback=self.parse_site_detail,
                 cb_kwargs={"site": site, "stub": stub},
-                dont_filter=stub["source_id"] in stored,  # a due revisit is fetched on purpose
+                # The store, not a local job's seen-set, decides what to fetch: an item fetched
+                # just before a SIGKILL may not have reached the store, so it is fetched again.
+                dont_filter=self.refetch_unstored or stub["source_id"] in stored,
             )
         if page.letters and not fresh and stored:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")

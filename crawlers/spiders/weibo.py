@@ -77,7 +77,9 @@ class WeiboSpider(GovSpider):
                     f"{self.base()}/statuses/extend?id={post['source_id']}",
                     headers=self.headers(),
                     callback=self.parse_extend,
-                    dont_filter=old is not None,
+                    # The store, not a local job's seen-set, decides what to fetch: an item fetched
+                    # just before a SIGKILL may not have reached the store, so it is fetched again.
+                    dont_filter=self.refetch_unstored or old is not None,
                     cb_kwargs={"post": post},
                 )
             else:
