@@ -51,3 +51,19 @@ def test_traditional_text_is_simplified_before_cutting():
     assert cut("社會保險") == cut("社会保险")
     assert normalise("乾隆") == "乾隆"  # simplified text is left alone
     assert prepare("", "臺灣 後來") == prepare("", "台湾 后来")
+
+
+def test_fast_nfkc_equals_unicodedata():
+    """govpulse.tokenize folds character by character but must equal full NFKC."""
+    import random
+    import unicodedata
+
+    from govpulse.tokenize import _nfkc
+
+    random.seed(7)
+    pool = [chr(c) for c in [*range(0x20, 0x3100), *range(0xF900, 0xFFF0), *range(0x1100, 0x1200)]]
+    pool += ["\u0301", "\u0308", "\u3099", "\u309a", "\U0001d400", "\U0001f100", "\U0002f800"]
+    samples = ["ＡＢＣ１２３，。！", "ﾃﾞｨ ｶﾞ", "e\u0301 A\u030a ㈱ ℡ ﬁ", "", "普通中文"]
+    samples += ["".join(random.choice(pool) for _ in range(30)) for _ in range(3000)]
+    for text in samples:
+        assert _nfkc(text) == unicodedata.normalize("NFKC", text)
