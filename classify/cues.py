@@ -335,7 +335,7 @@ def flatten(text: str) -> str:
 @lru_cache(maxsize=16384)
 def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
     """All cues of a lexicon found in a flattened text, in lexicon order (cached)."""
-    return tuple(c for c in cues if c in flat)
+    return tuple([c for c in cues if c in flat])  # a list comprehension is faster here
 
 
 def clear_caches() -> None:
