@@ -9,6 +9,7 @@ differences between jieba builds do not hide a cue.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -322,6 +323,9 @@ REFUTATION_CUES: tuple[str, ...] = (
 )
 
 
+_SPACE_RE = re.compile(r"\s")
+
+
 @lru_cache(maxsize=4096)
 def flatten(text: str) -> str:
     """Drop whitespace (token boundaries) so multi-token cues still match.
@@ -329,12 +333,30 @@ def flatten(text: str) -> str:
     Cached: the tagger looks at the same message text in several steps
     (cue features of two models, urgency rules, rumour reasons).
     """
-    return "".join(text.split())  # same whitespace as regex \s (str.isspace)
+    flat = text.replace(" ", "")  # prepared text: tokens joined by single spaces
+    if _SPACE_RE.search(flat):
+        flat = "".join(flat.split())  # same whitespace as regex \s (str.isspace)
+    return flat
+
+
+@lru_cache(maxsize=64)
+def _any_cue(cues: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern matching any cue of a lexicon (None for a lexicon with an empty cue)."""
+    if not cues or "" in cues:
+        return None
+    return re.compile("|".join(re.escape(c) for c in sorted(cues, key=len, reverse=True)))
 
 
 @lru_cache(maxsize=16384)
 def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
-    """All cues of a lexicon found in a flattened text, in lexicon order (cached)."""
+    """All cues of a lexicon found in a flattened text, in lexicon order (cached).
+
+    Most texts contain no cue of a given lexicon; one regex search says so
+    (about 5x cheaper than testing each cue) before the cues are tested.
+    """
+    pattern = _any_cue(cues)
+    if pattern is not None and pattern.search(flat) is None:
+        return ()
     return tuple([c for c in cues if c in flat])  # a list comprehension is faster here
 
 

@@ -138,3 +138,30 @@ def test_empty_and_tiny_batches(any_tagger):
     vec = any_tagger.models["topic"].steps[0][1].transformer_list[1][1]
     assert cache.tfidf(vec).shape == (1, len(vec.vocabulary_))
     assert any_tagger.tag_rows([{"title": "", "body": ""}])[0].topic is None
+
+
+def test_cached_cue_hits_equal_plain_search():
+    import re
+
+    from classify import cues
+
+    groups = [
+        cues.CRITICAL_CUES,
+        cues.URGENT_CUES,
+        cues.LOW_CUES,
+        cues.RUMOUR_CUES,
+        cues.REFUTATION_CUES,
+        ("燃气", "燃气泄漏", "泄漏"),  # overlapping cues all count
+    ]
+    texts = [prepare(a, b) for a, b in LETTERS] + [
+        "燃气泄漏 燃气",
+        "a\u3000b\xa0c\u2028d \t\ne",
+        "",
+    ]
+    cues.clear_caches()
+    for text in texts:
+        flat = cues.flatten(text)
+        assert flat == re.sub(r"\s+", "", text)
+        for group in groups:
+            assert cues.hits(flat, group) == tuple(c for c in group if c in flat)
+    assert cues.hits("燃气泄漏", groups[-1]) == ("燃气", "燃气泄漏", "泄漏")
