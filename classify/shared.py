@@ -25,6 +25,7 @@ any other shape (a user-trained one made differently) is run through its own
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -246,7 +247,7 @@ class _WordKeys:
         toks = [self.tokenize(t) for t in texts]
         lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
         ids = np.fromiter(
-            (get(w, 0) for doc in toks for w in doc), dtype=np.int64, count=int(lens.sum())
+            map(get, chain.from_iterable(toks), repeat(0)), dtype=np.int64, count=int(lens.sum())
         )
         row = np.repeat(np.arange(len(toks), dtype=np.int64), lens)
         known = ids > 0

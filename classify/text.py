@@ -45,7 +45,7 @@ def prepare(title: str | None, body: str | None = None) -> str:
         return ""
     text = clip(strip_html("\n".join(parts)))
     stop = stopwords()
-    return " ".join(t for t in cut(text) if t not in stop)
+    return " ".join([t for t in cut(text) if t not in stop])
 
 
 def split_tokens(text: str) -> list[str]:
