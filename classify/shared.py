@@ -97,6 +97,9 @@ class _Group:
             )
             self.selections.append(sel)
         self.fast = _CharKeys.make(self.first, self.vocab) or _WordKeys.make(self.first, self.vocab)
+        self.size = size
+        if self.fast is not None:
+            self.vocab = {}  # integer keys replace the string look-up: free the memory
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Union-vocabulary counts of the texts (one analysis and lookup per n-gram)."""
@@ -104,7 +107,7 @@ class _Group:
             rows, gids = self.fast.lookup(texts)
             matrix = sp.csr_matrix(
                 (np.ones(len(rows), dtype=np.float64), (rows, gids)),
-                shape=(len(texts), len(self.vocab)),
+                shape=(len(texts), self.size),
             )
             matrix.sum_duplicates()
             return matrix
