@@ -103,6 +103,10 @@ def normalise(text: str) -> str:
     """
     if not text:
         return ""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (broken \ud800 escapes) cannot reach jieba
+        text = text.encode("utf-8", "replace").decode("utf-8")
     if not unicodedata.is_normalized("NFKC", text):
         text = _nfkc(text)
     trad, table = _t2s()

@@ -16,6 +16,11 @@ def test_normalise_folds_width_and_strips_noise():
     assert tokenize.normalise(text) == "ABC123 请看 和 好"
 
 
+def test_broken_surrogates_do_not_crash():
+    assert tokenize.cut("供暖\ud800不足") == ["供暖", "不足"]
+    assert "供暖" in tokenize.index_text("供暖\udfff")
+
+
 def test_government_words_stay_whole():
     tokens = tokenize.cut("我打了12345热线反映公积金和社保问题，信访局没有回复")
     for word in ("12345热线", "公积金", "社保", "信访局"):
