@@ -19,24 +19,9 @@ import logging
 from typing import Any
 
 from govpulse.schema import Message
+from govpulse.tagging import load_tagger
 
 log = logging.getLogger(__name__)
-
-
-def load_tagger(settings: dict[str, Any] | None = None) -> Any | None:
-    """The configured Tagger (classify.model_dir, else the shipped models), or None when unavailable."""
-    try:
-        from classify.tagger import ModelUnavailable, Tagger
-    except ImportError as exc:
-        log.warning("classifier not installed (%s): items are stored untagged", exc)
-        return None
-    try:
-        if settings and "classify.model_dir" in settings and hasattr(Tagger, "from_settings"):
-            return Tagger.from_settings(settings)
-        return Tagger.load_default()
-    except ModelUnavailable as exc:
-        log.warning("no classification model installed (%s): items are stored untagged", exc)
-        return None
 
 
 class ClassifyPipeline:
