@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -22,6 +23,7 @@ class GovSpider(scrapy.Spider):
     """Base spider: reads govpulse settings, turns page errors into stats and health events."""
 
     source = ""
+    resumed = False
 
     def __init__(self, *args: Any, revisit: str | bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -31,6 +33,26 @@ class GovSpider(scrapy.Spider):
     def gp(self) -> dict[str, Any]:
         gp = self.settings.get("GOVPULSE")
         return gp if gp else dict(load().items())
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> GovSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # `govpulse crawl` removes JOBDIR after a clean finish, so a JOBDIR holding a
+        # request queue means the previous run was killed part-way.
+        jobdir = crawler.settings.get("JOBDIR")
+        spider.resumed = bool(jobdir) and (Path(jobdir) / "requests.queue").exists()
+        return spider
+
+    def incremental_stop(self, rows: int, fresh: int, stored: int) -> bool:
+        """Stop list paging here: the page held rows, all already stored and settled.
+
+        Not after a killed run: requests that were in flight when it died are
+        not in the resumed queue, so older pages may still hold unstored items.
+        """
+        if rows and not fresh and stored and not self.resumed:
+            self.crawler.stats.inc_value("govpulse/incremental/stopped")
+            return True
+        return False
 
     @property
     def refetch_unstored(self) -> bool:

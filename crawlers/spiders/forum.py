@@ -76,8 +76,7 @@ class ForumSpider(GovSpider):
                 # just before a SIGKILL may not have reached the store, so it is fetched again.
                 dont_filter=self.refetch_unstored or old is not None,
             )
-        if page.threads and not fresh and stored:
-            self.crawler.stats.inc_value("govpulse/incremental/stopped")
+        if self.incremental_stop(len(page.threads), fresh, len(stored)):
             return
         if page.next_url and number < int(self.gp["crawl.max_list_pages"]):
             yield scrapy.Request(

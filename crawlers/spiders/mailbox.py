@@ -167,8 +167,7 @@ class MailboxSpider(GovSpider):
                 # just before a SIGKILL may not have reached the store, so it is fetched again.
                 dont_filter=self.refetch_unstored or item["source_id"] in stored,
             )
-        if page.letters and not fresh and stored:
-            self.crawler.stats.inc_value("govpulse/incremental/stopped")
+        if self.incremental_stop(len(page.letters), fresh, len(stored)):
             return
         if (
             len(page.letters) >= ROWS
@@ -221,8 +220,7 @@ class MailboxSpider(GovSpider):
                 # just before a SIGKILL may not have reached the store, so it is fetched again.
                 dont_filter=self.refetch_unstored or stub["source_id"] in stored,
             )
-        if page.letters and not fresh and stored:
-            self.crawler.stats.inc_value("govpulse/incremental/stopped")
+        if self.incremental_stop(len(page.letters), fresh, len(stored)):
             return
         if page.next_url and number - site.first_page + 1 < int(self.gp["crawl.max_list_pages"]):
             yield scrapy.Request(

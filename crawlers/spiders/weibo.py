@@ -84,8 +84,7 @@ class WeiboSpider(GovSpider):
                 )
             else:
                 yield from self.post_and_comments(post)
-        if page.posts and not fresh and stored:
-            self.crawler.stats.inc_value("govpulse/incremental/stopped")
+        if self.incremental_stop(len(page.posts), fresh, len(stored)):
             return
         if page.since_id and number < int(self.gp["crawl.weibo_max_timeline_pages"]):
             yield self.timeline(uid, page.since_id, number + 1)
