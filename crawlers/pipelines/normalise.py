@@ -49,6 +49,10 @@ def normalise_item(item: dict[str, Any], now: datetime) -> tuple[dict[str, Any],
     for name in ("channel", "replier", "region", "department"):
         if isinstance(out.get(name), str):
             out[name] = clean_whitespace(out[name]) or None
+    if not out.get("department") and isinstance(out.get("replier"), str):
+        # Most sources name only the office that answered: it is the department
+        # the timeliness tables rank (schema: "the office addressed or answering").
+        out["department"] = out["replier"]
     for name in TIME_FIELDS:
         value = out.get(name)
         if value is None or isinstance(value, datetime):

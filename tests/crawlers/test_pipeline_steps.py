@@ -177,3 +177,26 @@ def test_health_thresholds():
     assert only.kind == "finished" and only.ok
     (shutdown, _) = calm.events("forum", "shutdown", previous_rows=None)
     assert shutdown.kind == "incomplete" and "shutdown" in shutdown.detail
+
+
+def test_answering_office_becomes_the_department():
+    from datetime import datetime
+
+    from crawlers.pipelines.normalise import normalise_item
+    from govpulse.schema import TZ
+
+    base = {
+        "source": "mailbox",
+        "source_id": "1",
+        "channel": "市长信箱",
+        "title": "路灯",
+        "body": "坏了",
+    }
+    out, _ = normalise_item({**base, "replier": " 城管局 "}, datetime(2024, 1, 1, tzinfo=TZ))
+    assert out["department"] == "城管局"
+    out, _ = normalise_item(
+        {**base, "replier": "城管局", "department": "住建局"}, datetime(2024, 1, 1, tzinfo=TZ)
+    )
+    assert out["department"] == "住建局"
+    out, _ = normalise_item(base, datetime(2024, 1, 1, tzinfo=TZ))
+    assert out.get("department") is None
