@@ -29,24 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from messages import generate
+from messages import QUERIES, generate
 
 from govpulse.schema import TZ
 from store.base import Filters, Sla
 from store.sqlite import SQLiteStore
 
-QUERIES = [
-    "供暖",
-    "工资",
-    "噪音",
-    "交通拥堵",
-    "公积金",
-    "社保卡",
-    "物业 停车费",
-    "天然气 停气",
-    "幼儿园",
-    "污水",
-]
 CACHE = Path(__file__).resolve().parent.parent / "artifacts" / "bench"
 NOW = datetime(2025, 1, 1, tzinfo=TZ)
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))  # before bench/, so "store" is the package, not bench/store.py
 
-from messages import generate  # noqa: E402
+from messages import QUERIES, generate  # noqa: E402
 
 from govpulse.schema import TZ, Message  # noqa: E402
 from store.base import Filters, Sla, Store  # noqa: E402
@@ -39,18 +39,6 @@ from store.elastic import ElasticStore  # noqa: E402
 from store.elastic_client import ConnectionOptions, make_client  # noqa: E402
 from store.sqlite import SQLiteStore  # noqa: E402
 
-QUERIES = [
-    "供暖",
-    "工资",
-    "噪音",
-    "交通拥堵",
-    "公积金",
-    "社保卡",
-    "物业 停车费",
-    "天然气 停气",
-    "幼儿园",
-    "污水",
-]
 NOW = datetime(2025, 1, 1, tzinfo=TZ)
 PREFIX = "govpulse-bench"
 
