@@ -48,6 +48,9 @@ class GovSpider(scrapy.Spider):
 
         Not after a killed run: requests that were in flight when it died are
         not in the resumed queue, so older pages may still hold unstored items.
+        A resumed run also re-reads every item on the pages it sees (the list
+        callbacks test `self.resumed`): a thread can be stored while the
+        follow-up posts from the same page were still in an unwritten batch.
         """
         if rows and not fresh and stored and not self.resumed:
             self.crawler.stats.inc_value("govpulse/incremental/stopped")

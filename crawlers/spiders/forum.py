@@ -65,7 +65,11 @@ class ForumSpider(GovSpider):
         for stub in page.threads:
             stub["extra"]["board"] = fid
             old = stored.get(stub["source_id"])
-            if self.settled(old, now) and (old is None or old.comments >= stub.get("comments", 0)):
+            if (
+                not self.resumed
+                and self.settled(old, now)
+                and (old is None or old.comments >= stub.get("comments", 0))
+            ):
                 continue
             fresh += 1
             yield scrapy.Request(

@@ -155,7 +155,7 @@ class MailboxSpider(GovSpider):
         fresh = 0
         for item in page.letters:
             item["extra"]["leader_fid"] = fid
-            if self.settled(stored.get(item["source_id"]), now):
+            if not self.resumed and self.settled(stored.get(item["source_id"]), now):
                 continue
             fresh += 1
             yield self.liuyan_request(
@@ -209,7 +209,7 @@ class MailboxSpider(GovSpider):
         stored = self.stored([x["source_id"] for x in page.letters])
         fresh = 0
         for stub in page.letters:
-            if self.settled(stored.get(stub["source_id"]), now):
+            if not self.resumed and self.settled(stored.get(stub["source_id"]), now):
                 continue
             fresh += 1
             yield scrapy.Request(

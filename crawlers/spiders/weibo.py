@@ -68,7 +68,7 @@ class WeiboSpider(GovSpider):
         for post in page.posts:
             old = stored.get(post["source_id"])
             # A post is settled when stored with the same comment count: no new comments.
-            if old is not None and old.comments >= post["comments"]:
+            if not self.resumed and old is not None and old.comments >= post["comments"]:
                 continue
             fresh += 1
             post["extra"]["account_uid"] = post["extra"].get("account_uid") or uid
