@@ -107,15 +107,12 @@ def import_cmd(
     pending: list[Message] = []
 
     def flush() -> None:
+        nonlocal stats
         tagging.tag(tagger, pending)
         try:
-            result = store.upsert_many(pending)
+            stats += store.upsert_many(pending)
         except StoreError as exc:
             raise click.ClickException(f"store failed after {total} rows: {exc}") from None
-        stats.inserted += result.inserted
-        stats.updated += result.updated
-        stats.unchanged += result.unchanged
-        stats.failed.extend(result.failed)
         pending.clear()
 
     progress = tqdm(rows, desc="import", unit=" rows", file=sys.stderr, disable=None)
