@@ -80,7 +80,9 @@ def _row_to_message(row: Sequence[Any]) -> Message:
 
 
 _ANALYZE_AFTER = 10_000  # inserted rows that make fresh planner statistics worth it
-_VOLATILE_IDX = (_COLUMNS.index("fetched_at"), _COLUMNS.index("updated_at"))
+_FETCHED_IDX = _COLUMNS.index("fetched_at")
+_UPDATED_IDX = _COLUMNS.index("updated_at")
+_VOLATILE_IDX = (_FETCHED_IDX, _UPDATED_IDX)
 
 
 def _row_digest(row: Sequence[Any]) -> str:
@@ -337,9 +339,12 @@ class SQLiteStore(Store):
                     if row[_HASH_IDX] == old_hash:
                         stats.unchanged += 1
                         continue
-                    merged.updated_at = from_epoch(now)
-                    merged.fetched_at = msg.fetched_at or old_msg.fetched_at
-                    row = _message_to_row(merged)
+                    # Only bookkeeping columns change now; they are outside the digest.
+                    fetched = msg.fetched_at or old_msg.fetched_at
+                    cells = list(row)
+                    cells[_FETCHED_IDX] = to_epoch(fetched)
+                    cells[_UPDATED_IDX] = now
+                    row = tuple(cells)
                     conn.execute(
                         f"UPDATE messages SET {', '.join(c + ' = ?' for c in _WRITE_COLUMNS[1:])}"
                         " WHERE rowid = ?",
