@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import random
 import re
 import threading
 import time
@@ -75,6 +76,7 @@ UNKNOWN_GROUP = "(未知)"  # what SQLite's COALESCE(group, '(未知)') yields
 TIME_ZONE = "+08:00"
 MAX_WINDOW = 10_000
 MAX_ID_BYTES = 512  # Elasticsearch/OpenSearch _id limit
+CONFLICT_ROUNDS = 12  # optimistic-concurrency retries before a write goes to the spool
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,100}$")
 _DATE_FIELDS = ("posted_at", "replied_at", "fetched_at", "updated_at")
 
@@ -376,7 +378,9 @@ class ElasticStore(Store):
         unique: dict[str, Message] = {}
         for msg in batch:  # last one wins inside a batch, as sequential upserts would
             unique[msg.id] = merge(unique[msg.id], msg) if msg.id in unique else msg
-        for _attempt in range(5):
+        for attempt in range(CONFLICT_ROUNDS):
+            if attempt:  # jitter so two writers racing on one letter stop colliding
+                time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 7)))
             existing = self._mget(list(unique))
             now = from_epoch(int(time.time()))
             ops: list[dict[str, Any]] = []
@@ -435,8 +439,8 @@ class ElasticStore(Store):
                 break
             unique = {k: v for k, v in unique.items() if k in conflicts}
         else:
-            for msg_id in unique:
-                stats.failed.append((msg_id, "kept conflicting with concurrent writers"))
+            # Never drop a write: the spool replays it later, and replay merges.
+            self._spool_messages(list(unique.values()), "kept conflicting with concurrent writers")
         return stats
 
     def _mget(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], int | None, int | None]]:

@@ -259,6 +259,40 @@ def test_concurrent_writers_merge_not_overwrite(elastic_target):
     b.close()
 
 
+@pytest.mark.parametrize("elastic_target", ["opensearch"], indirect=True)
+def test_write_that_always_loses_the_race_is_spooled_not_dropped(elastic_target, monkeypatch):
+    """A rival writes the letter between every read and write: the change waits in the spool."""
+    import store.elastic as elastic_module
+
+    monkeypatch.setattr(elastic_module, "CONFLICT_ROUNDS", 3)
+    mine, rival = open_elastic_store(elastic_target), open_elastic_store(elastic_target)
+    base = letters(1)[0]
+    mine.upsert(base)
+    real_mget = mine._mget
+    rounds = iter(range(100))
+
+    def mget_then_rival_writes(ids):  # type: ignore[no-untyped-def]
+        seen = real_mget(ids)
+        msg = letters(1)[0]
+        msg.extra = {f"rival{next(rounds)}": 1}
+        rival.upsert(msg)
+        return seen
+
+    monkeypatch.setattr(mine, "_mget", mget_then_rival_writes)
+    msg = letters(1)[0]
+    msg.extra = {"mine": 1}
+    stats = mine.upsert_many([msg])
+    assert stats.failed == [] and stats.updated == 0
+    assert mine.spool.pending() == 1
+    monkeypatch.setattr(mine, "_mget", real_mget)
+    assert mine.replay_spool() == 1
+    mine._refresh(mine.messages_alias)
+    extra = mine.get(base.id).extra
+    assert {"mine", "rival0", "rival1", "rival2"} <= set(extra)
+    mine.close()
+    rival.close()
+
+
 @pytest.mark.parametrize("elastic_target", ELASTIC_PARAMS, indirect=True)
 def test_reindex_swaps_alias_and_keeps_answers(elastic_target):
     store = open_elastic_store(elastic_target)
