@@ -25,6 +25,7 @@ from dashboard.context import DashContext
 from dashboard.pages import PAGES, page_for_path
 from dashboard.urlstate import UrlStateError, parse
 from dashboard.users import ROLE_NAMES
+from dashboard.warm import warm_defaults
 from store.base import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def create_app(
     app.gp_context = ctx  # type: ignore[attr-defined]
     auth.install(server, ctx)
     export.install(server, ctx)
+    # Started lazily in each worker process (threads do not survive the fork).
+    server.before_request(lambda: ctx.start_warmer(warm_defaults))
     app.layout = lambda: _shell()
 
     @app.callback(

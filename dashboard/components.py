@@ -107,10 +107,10 @@ def options(field: str, values: Sequence[str] = ()) -> list[dict[str, str]]:
 
 
 def facet_options(ctx, fields: tuple[str, ...]) -> dict[str, list[str]]:
-    """Dropdown values found in the store (cached per process: a full facet scan)."""
+    """Dropdown values found in the store (a full facet scan: cached, see DashContext.query)."""
     from dashboard.queries import facet_options as query
 
-    return ctx.cached(("facets", fields, ctx.time_bucket()), lambda: query(ctx.store(), fields))
+    return ctx.query(query, fields)
 
 
 def filter_bar(

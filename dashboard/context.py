@@ -8,17 +8,24 @@ use in each process/thread from its URL (or the Store object given to
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dashboard.cache import SharedCache, key_text, store_marker
 from govpulse.schema import TZ
-from store.base import Sla, Store
+from govpulse.trends import TermIndex
+from store.base import FILTER_FIELDS, Filters, Sla, Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,8 +42,16 @@ class DashContext:
     _pool_pid: int = field(default=0, repr=False)
     _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _flights: dict[Any, threading.Lock] = field(default_factory=dict, repr=False)
-    _memo: dict[Any, tuple[float, Any]] = field(default_factory=dict, repr=False)
+    _memo: dict[str, tuple[str, float, Any]] = field(default_factory=dict, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _shared: SharedCache | None = field(default=None, repr=False)
+    _refreshing: set[str] = field(default_factory=set, repr=False)
+    _refresher: Any = field(default=None, repr=False)
+    _refresher_pid: int = field(default=0, repr=False)
+    _terms: TermIndex | None = field(default=None, repr=False)
+    _terms_pid: int = field(default=0, repr=False)
+    _warmer_pid: int = field(default=0, repr=False)
+    _tl: threading.local = field(default_factory=threading.local, repr=False)
 
     def store(self) -> Store:
         """The store of this process (opened on first use after a fork).
@@ -75,38 +90,199 @@ class DashContext:
     def now(self) -> datetime:
         return self.clock()
 
-    def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """`compute()` memoised for ``dashboard.cache_seconds`` in this process.
+    def cached(self, key: Hashable, compute: Callable[[], Any], clocked: bool = False) -> Any:
+        """`compute()`, shared by all worker processes until the store or the clock moves on.
 
-        Only for slow, slowly-changing views (rising terms read and cut every
-        message of the last days).  Callers put the time bucket they computed
-        for in the key, so a cached answer is at most one bucket old.  Each
-        process keeps its own small cache; nothing is shared or required for
-        correctness.
+        The key names the query and its normalised arguments (not the
+        time).  The result is fresh while the store's change marker (and,
+        with `clocked`, the ``dashboard.cache_seconds`` step of the clock)
+        is what it was when computed and it is younger than
+        ``cache_seconds``.  A stale result younger than
+        ``dashboard.cache_stale_seconds`` is returned at once while a
+        background thread recomputes it.  See `dashboard.cache`.
         """
         ttl = float(self.settings["dashboard.cache_seconds"])
         if ttl <= 0:
             return compute()
+        k = key_text(key)
+        marker = self.marker(clocked)
+        hit = self._lookup(k)
+        if hit is not None:
+            age = time.time() - hit[1]
+            if hit[0] == marker and age < ttl:
+                return hit[2]
+            stale = float(self.settings["dashboard.cache_stale_seconds"])
+            if age < stale and not getattr(self._tl, "fresh", False):
+                self._refresh_later(k, marker, compute)
+                return hit[2]
         with self._memo_lock:
-            hit = self._memo.get(key)
-            if hit is not None and time.monotonic() - hit[0] < ttl:
-                return hit[1]
             # One computation per key at a time: the table and chart callbacks
             # of a page fire together and would otherwise both run the query.
-            flight = self._flights.setdefault(key, threading.Lock())
+            flight = self._flights.setdefault(k, threading.Lock())
         with flight:
-            with self._memo_lock:
-                hit = self._memo.get(key)
-                if hit is not None and time.monotonic() - hit[0] < ttl:
-                    return hit[1]
+            hit = self._lookup(k)
+            if hit is not None and hit[0] == marker and time.time() - hit[1] < ttl:
+                return hit[2]
+            return self._compute_shared(k, marker, compute, ttl)
+
+    def query(
+        self, fn: Callable[..., Any], *args: Any, clocked: bool = False, **kwargs: Any
+    ) -> Any:
+        """``fn(store, *args, **kwargs)`` through `cached`, keyed by fn and normalised arguments.
+
+        Pass ``clocked=True`` when an argument is `time_bucket()` (the
+        result depends on the clock); the bucket is then part of the
+        validity marker, not of the key, so an answer from the previous
+        step can be served while the new one is computed.
+        """
+        key = (
+            fn.__module__,
+            fn.__qualname__,
+            tuple(_normalised(a, clocked) for a in args),
+            tuple(sorted((k, _normalised(v, clocked)) for k, v in kwargs.items())),
+        )
+        return self.cached(key, lambda: fn(self.store(), *args, **kwargs), clocked=clocked)
+
+    def marker(self, clocked: bool = False) -> str:
+        """The current validity marker: store change marker, plus the clock step if `clocked`."""
+        bucket = self.time_bucket().isoformat() if clocked else ""
+        return repr((store_marker(self.store()), bucket))
+
+    def shared_cache(self) -> SharedCache:
+        with self._open_lock:
+            if self._shared is None:
+                self._shared = SharedCache(self.cache_path())
+            return self._shared
+
+    def cache_path(self) -> Path:
+        configured = self.settings["dashboard.cache_db"]
+        return Path(configured).expanduser() if configured else self.data_dir / "dashboard_cache.db"
+
+    def _lookup(self, k: str) -> tuple[str, float, Any] | None:
+        """The newest of this process's copy and the shared file's row."""
+        with self._memo_lock:
+            mine = self._memo.get(k)
+        shared = self.shared_cache().get(k)
+        if shared is not None and (mine is None or shared[1] > mine[1]):
+            self._remember(k, shared)
+            return shared
+        return mine
+
+    def _remember(self, k: str, entry: tuple[str, float, Any]) -> None:
+        with self._memo_lock:
+            if len(self._memo) > 256:
+                self._memo.clear()
+            self._memo[k] = entry
+
+    def _compute_shared(self, k: str, marker: str, compute: Callable[[], Any], ttl: float) -> Any:
+        """Compute once across processes: wait while another process holds the claim."""
+        shared = self.shared_cache()
+        deadline = time.monotonic() + 120
+        while not shared.claim(k, 120):
+            time.sleep(0.05)
+            got = shared.get(k)
+            if got is not None and got[0] == marker and time.time() - got[1] < ttl:
+                self._remember(k, got)
+                return got[2]
+            if time.monotonic() > deadline:
+                break  # the other process is stuck or gone: compute here
+        try:
+            created = time.time()
             value = compute()
-            with self._memo_lock:
-                if len(self._memo) > 256:
-                    self._memo.clear()
-                    self._flights = {key: flight}
-                self._memo[key] = (time.monotonic(), value)
-                self._flights.pop(key, None)
-        return value
+            entry = (marker, created, value)
+            self._remember(k, entry)
+            keep = 2 * max(ttl, float(self.settings["dashboard.cache_stale_seconds"]))
+            shared.put(k, marker, created, value, keep)
+            return value
+        finally:
+            shared.release(k)
+
+    def _refresh_later(self, k: str, marker: str, compute: Callable[[], Any]) -> None:
+        """Recompute a stale entry in one background thread (skipped if already under way)."""
+        with self._memo_lock:
+            if k in self._refreshing:
+                return
+            self._refreshing.add(k)
+            if self._refresher is None or self._refresher_pid != os.getpid():
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._refresher = ThreadPoolExecutor(1, thread_name_prefix="gp-refresh")
+                self._refresher_pid = os.getpid()
+            refresher = self._refresher
+
+        def run() -> None:
+            try:
+                shared = self.shared_cache()
+                if shared.claim(k, 120):  # else another process is refreshing it
+                    try:
+                        created = time.time()
+                        value = compute()
+                        self._remember(k, (marker, created, value))
+                        ttl = float(self.settings["dashboard.cache_seconds"])
+                        stale = float(self.settings["dashboard.cache_stale_seconds"])
+                        shared.put(k, marker, created, value, 2 * max(ttl, stale))
+                    finally:
+                        shared.release(k)
+            except Exception:  # a failed refresh leaves the stale entry; the next miss retries
+                log.exception("background refresh failed")
+            finally:
+                with self._memo_lock:
+                    self._refreshing.discard(k)
+
+        refresher.submit(run)
+
+    @contextlib.contextmanager
+    def fresh(self) -> Iterator[None]:
+        """Within this block (this thread), stale results are recomputed, never served."""
+        self._tl.fresh = True
+        try:
+            yield
+        finally:
+            self._tl.fresh = False
+
+    def terms(self) -> TermIndex:
+        """This process's rising-terms index (per-day terms kept in the cache file)."""
+        with self._open_lock:
+            if self._terms is None or self._terms_pid != os.getpid():
+                source = self.store_source
+                namespace = source if isinstance(source, str) else getattr(source, "url", "")
+                self._terms = TermIndex(self.cache_path(), namespace=str(namespace or id(source)))
+                self._terms_pid = os.getpid()
+            return self._terms
+
+    def start_warmer(self, warm: Callable[[DashContext], None]) -> None:
+        """Keep the default views computed: at start, and after the store or clock moves on.
+
+        One thread per process, checking every ``dashboard.warm_seconds``;
+        a claim in the shared cache file lets one process warm per change,
+        not all of them.  Called on every request; cheap after the first.
+        """
+        interval = float(self.settings["dashboard.warm_seconds"])
+        if interval <= 0 or float(self.settings["dashboard.cache_seconds"]) <= 0:
+            return
+        if self._warmer_pid == os.getpid():
+            return
+        with self._open_lock:
+            if self._warmer_pid == os.getpid():
+                return
+            self._warmer_pid = os.getpid()
+
+        def loop() -> None:
+            last = None
+            while True:
+                try:
+                    current = self.marker(clocked=True)
+                    if current != last and self.shared_cache().claim(
+                        "warm:" + key_text(current), 3600
+                    ):
+                        with self.fresh():
+                            warm(self)
+                    last = current
+                except Exception:
+                    log.exception("warming the default views failed")
+                time.sleep(interval)
+
+        threading.Thread(target=loop, name="gp-warm", daemon=True).start()
 
     def time_bucket(self) -> datetime:
         """Now, floored to ``dashboard.cache_seconds`` (the clock cached views use)."""
@@ -136,3 +312,21 @@ class DashContext:
         from dashboard.users import UserStore
 
         return UserStore(self.users_path(), int(self.settings["dashboard.login_max_failures"]))
+
+
+def _normalised(value: Any, clocked: bool) -> Any:
+    """A cache-key form of an argument: filter values sorted (they are OR-ed), the clock dropped.
+
+    In a ``clocked`` query a datetime argument is the clock step
+    (`time_bucket`); it stays out of the key so the previous step's answer
+    can be found and served while stale.
+    """
+    if isinstance(value, Filters):
+        return dataclasses.replace(
+            value, **{f: tuple(sorted(getattr(value, f))) for f in (*FILTER_FIELDS, "ids")}
+        )
+    if isinstance(value, Sla):
+        return (value.days, tuple(sorted(value.by_source.items())), value.working_days)
+    if clocked and isinstance(value, datetime):
+        return "<clock>"
+    return value

@@ -8,15 +8,18 @@ English; pages translate headings.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from govpulse.schema import TZ, Message, Status, Urgency
 from store.base import Filters, SearchResult, Sla, Store
+
+if TYPE_CHECKING:
+    from govpulse.trends import TermIndex
 
 #: Columns of search results, tables and exports, in order.
 MESSAGE_COLUMNS = (
@@ -172,19 +175,28 @@ def hot_terms(
     window_hours: int = 24,
     baseline_days: int = 7,
     only_rising: bool = False,
+    index: TermIndex | None = None,
 ) -> pd.DataFrame:
-    """Rising terms (govpulse.trends): term, count, baseline, score, sparkline, sources, samples."""
+    """Rising terms (govpulse.trends): term, count, baseline, score, sparkline, sources, samples.
+
+    With `index` (a `TermIndex`) past days' terms are reused instead of
+    re-read and re-cut; the result is the same.
+    """
     from govpulse.trends import rising_terms
 
-    trends = rising_terms(
-        store,
-        now,
-        window=timedelta(hours=window_hours),
-        baseline=timedelta(days=baseline_days),
-        limit=limit,
-        filters=filters,
-        only_rising=only_rising,
-    )
+    args = {
+        "window": timedelta(hours=window_hours),
+        "baseline": timedelta(days=baseline_days),
+        "limit": limit,
+        "filters": filters,
+        "only_rising": only_rising,
+    }
+    if index is not None:
+        from dashboard.cache import store_marker
+
+        trends = index.rising(store, now, marker=store_marker(store), **args)
+    else:
+        trends = rising_terms(store, now, **args)
     columns = [
         "term",
         "count",
@@ -309,16 +321,24 @@ def overdue(
 
 # -- 谣言 rumours ------------------------------------------------------------------
 def rumours(
-    store: Store, filters: Filters, threshold: float, sort: str, page: int, per_page: int
+    store: Store,
+    filters: Filters,
+    threshold: float,
+    sort: str,
+    page: int,
+    per_page: int,
+    fetch: Callable[..., SearchResult] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Flagged posts (rumour score >= threshold) with reasons, spread and reply/review state.
 
-    Returns one page and the total count.
+    Returns one page and the total count.  `fetch` replaces `rumour_page`
+    (the dashboard passes its cached version); reviews are always read
+    from the store, so a review just stored shows at once.
     """
-    flagged = dataclasses.replace(filters, min_rumour=threshold)
-    result = store.search(
-        filters=flagged, sort=sort or "-rumour_score", page=page, per_page=per_page
-    )
+    if fetch is None:
+        result = rumour_page(store, filters, threshold, sort, page, per_page)
+    else:
+        result = fetch(filters, threshold, sort, page, per_page)
     ids = [m.id for m in result.hits]
     reviews: dict[str, str] = {}
     for mid in ids:
@@ -335,6 +355,14 @@ def rumours(
         rows.append(row)
     columns = [*MESSAGE_COLUMNS, "reasons", "spread", "official_reply", "review"]
     return pd.DataFrame(rows, columns=columns), result.total
+
+
+def rumour_page(
+    store: Store, filters: Filters, threshold: float, sort: str, page: int, per_page: int
+) -> SearchResult:
+    """One page of flagged posts (the cacheable part of `rumours`: reviews are read fresh)."""
+    flagged = dataclasses.replace(filters, min_rumour=threshold)
+    return store.search(filters=flagged, sort=sort or "-rumour_score", page=page, per_page=per_page)
 
 
 # -- 检索 search -------------------------------------------------------------------

@@ -65,19 +65,21 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
 
 
 def rising(ctx: DashContext, filters, hours: int = 24):
-    """Rising terms for a filter, shared by 总览 and 热点 through the per-process cache."""
-    at = ctx.time_bucket()
-    return ctx.cached(
-        ("rising", filters, hours, at),
-        lambda: queries.hot_terms(
-            ctx.store(),
-            at,
-            filters,
-            limit=20,
-            window_hours=hours,
-            baseline_days=max(7, hours * 7 // 24),
-            only_rising=True,
-        ),
+    """Rising terms for a filter, shared by 总览 and 热点.
+
+    Computed from the kept per-day terms (`ctx.terms()`, only changed days
+    are re-read) and cached like any page query, per clock step.
+    """
+    return ctx.query(
+        queries.hot_terms,
+        ctx.time_bucket(),
+        filters,
+        limit=20,
+        window_hours=hours,
+        baseline_days=max(7, hours * 7 // 24),
+        only_rising=True,
+        index=ctx.terms(),
+        clocked=True,
     )
 
 

@@ -3,7 +3,7 @@ rumour counts, rising terms and crawl health."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 
 from dash import Output, dcc, html
@@ -13,6 +13,7 @@ from dashboard import figures, queries
 from dashboard.context import DashContext
 from dashboard.pages import hot
 from dashboard.urlstate import ViewState, from_controls
+from govpulse.schema import TZ
 
 NAME = "overview"
 PATH = "/"
@@ -23,10 +24,16 @@ FIELDS = ("source", "region", "department")
 DEFAULT_DAYS = 30
 
 
-def layout(ctx: DashContext, view: ViewState) -> html.Div:
+def default_view(ctx: DashContext, view: ViewState) -> ViewState:
+    """Without dates in the URL the overview opens on the last `DEFAULT_DAYS` days."""
     if view.since is None and view.until is None:
         today = ctx.now().date()
         view = view.with_(since=today - timedelta(days=DEFAULT_DAYS - 1), until=today)
+    return view
+
+
+def layout(ctx: DashContext, view: ViewState) -> html.Div:
+    view = default_view(ctx, view)
     facets = c.facet_options(ctx, ("region", "department"))
     return html.Div(
         [
@@ -90,11 +97,13 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
     store, now = ctx.store(), ctx.now()
     filters = view.filters()
     unbounded = view.filters(since=None, until=None)
+    # Today's counts depend on the date only: the day's start is the key's clock.
+    day = datetime.combine(now.astimezone(TZ).date(), time(), TZ)
     today, status, by_source_df, by_topic_df, crawl = ctx.run_parallel(
-        lambda: queries.today_counts(store, unbounded, now, ctx.rumour_threshold),
-        lambda: queries.status_counts(store, filters),
-        lambda: queries.volume(store, filters, "source"),
-        lambda: queries.volume(store, filters, "topic"),
+        lambda: ctx.query(queries.today_counts, unbounded, day, ctx.rumour_threshold),
+        lambda: ctx.query(queries.status_counts, filters),
+        lambda: ctx.query(queries.volume, filters, "source"),
+        lambda: ctx.query(queries.volume, filters, "topic"),
         lambda: queries.crawl_health(store, now),
     )
     by_source = figures.volume(by_source_df, "每日消息量（按来源）", c.SOURCE_NAMES)

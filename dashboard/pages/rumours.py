@@ -119,7 +119,13 @@ def render(ctx: DashContext, view: ViewState, page: int, sort_by) -> tuple:
         key = SORTABLE[sort_by[0]["column_id"]]
         sort = key if sort_by[0].get("direction") == "asc" else f"-{key}"
     df, total = queries.rumours(
-        ctx.store(), view.filters(), ctx.rumour_threshold, sort, page + 1, ctx.page_size
+        ctx.store(),
+        view.filters(),
+        ctx.rumour_threshold,
+        sort,
+        page + 1,
+        ctx.page_size,
+        fetch=lambda *args: ctx.query(queries.rumour_page, *args),
     )
     pages = max(1, -(-total // ctx.page_size))
     table = df.copy()

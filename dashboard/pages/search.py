@@ -113,7 +113,7 @@ def register(app, ctx: DashContext) -> None:
 def render(ctx: DashContext, view: ViewState) -> tuple:
     per_page = ctx.page_size
     try:
-        result = queries.search(ctx.store(), view.q, view.filters(), view.sort, view.page, per_page)
+        result = ctx.query(queries.search, view.q, view.filters(), view.sort, view.page, per_page)
     except StoreError as exc:
         box = c.error_box(f"检索失败：{exc}", f"{NAME}-error")
         return view.to_query(), "", box, "", True, True, "/export.xlsx", "/export.csv"

@@ -4,6 +4,8 @@ survival curve; click a row for that department's overdue letters."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dash import Input, Output, State, dcc, html
 
 from dashboard import components as c
@@ -18,6 +20,8 @@ TITLE = "回复时效"
 IN_NAV = True
 FIELDS = ("source", "region", "topic")
 GROUPS = {"department": "按部门", "channel": "按收信领导/渠道", "replier": "按答复单位"}
+#: The page opens on the last 90 days unless the URL says otherwise.
+DEFAULT_DAYS = 90
 
 
 def _controls_extra(group: str | None, days: str | None) -> dict[str, str]:
@@ -27,7 +31,21 @@ def _controls_extra(group: str | None, days: str | None) -> dict[str, str]:
     }
 
 
+def default_view(ctx: DashContext, view: ViewState) -> ViewState:
+    """Without dates in the URL the page opens on the last `DEFAULT_DAYS` days.
+
+    All-time figures scan every letter ever stored (seconds at 1M); recent
+    performance is what the page is opened for, and all time is one date
+    filter away.
+    """
+    if view.since is None and view.until is None:
+        today = ctx.now().date()
+        view = view.with_(since=today - timedelta(days=DEFAULT_DAYS - 1), until=today)
+    return view
+
+
 def layout(ctx: DashContext, view: ViewState) -> html.Div:
+    view = default_view(ctx, view)
     facets = c.facet_options(ctx, ("region",))
     group = view.get("group") if view.get("group") in GROUPS else "department"
     days = "calendar" if view.get("days") == "calendar" else "working"
@@ -135,30 +153,19 @@ def register(app, ctx: DashContext) -> None:
 
 
 def _table(ctx: DashContext, view: ViewState):
-    """The timeliness table, shared by the chart and table callbacks (cached per process)."""
+    """The timeliness table, shared by the chart and table callbacks (cached, see ctx.query)."""
     sla, filters, group = _sla(ctx, view), view.filters(), view.get("group") or "department"
-    key = (
-        "timeliness",
-        filters,
-        group,
-        sla.days,
-        tuple(sorted(sla.by_source.items())),
-        sla.working_days,
-        ctx.time_bucket(),
-    )
-    return ctx.cached(
-        key, lambda: queries.timeliness(ctx.store(), filters, sla, ctx.time_bucket(), group)
-    )
+    return ctx.query(queries.timeliness, filters, sla, ctx.time_bucket(), group, clocked=True)
 
 
 def render_charts(ctx: DashContext, view: ViewState) -> tuple:
-    store, now, sla = ctx.store(), ctx.now(), _sla(ctx, view)
+    sla = _sla(ctx, view)
     filters = view.filters()
     unit = "个工作日" if sla.working_days else "天"
     df, curve, trend = ctx.run_parallel(
         lambda: _table(ctx, view),
-        lambda: queries.survival(store, filters, sla, now),
-        lambda: queries.answer_trend(store, filters),
+        lambda: ctx.query(queries.survival, filters, sla, ctx.time_bucket(), clocked=True),
+        lambda: ctx.query(queries.answer_trend, filters),
     )
     by_source = "，".join(f"{c.SOURCE_NAMES.get(k, k)} {v}{unit}" for k, v in sla.by_source.items())
     note = (

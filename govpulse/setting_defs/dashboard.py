@@ -57,8 +57,29 @@ SETTINGS = [
     Setting(
         "dashboard.cache_seconds",
         300,
-        "How long each worker reuses slow, slowly-changing views (rising terms, "
-        "filter options); 0 disables.",
+        "How long a computed view (page queries, rising terms, filter options) is "
+        "reused while the store is unchanged; clock-dependent views are recomputed "
+        "each such step; 0 disables caching.",
+        type="int",
+    ),
+    Setting(
+        "dashboard.cache_stale_seconds",
+        600,
+        "A cached view whose store or clock step has moved on is still shown, while "
+        "it is recomputed in the background, if it is younger than this; 0: never.",
+        type="int",
+    ),
+    Setting(
+        "dashboard.cache_db",
+        "",
+        "SQLite file of cached views and per-day rising-term counts, shared by all "
+        "workers (default <data_dir>/dashboard_cache.db).",
+    ),
+    Setting(
+        "dashboard.warm_seconds",
+        30,
+        "How often each worker checks whether the default views need recomputing "
+        "(at start, after store writes, each cache step); 0 disables warming.",
         type="int",
     ),
     Setting(
