@@ -113,12 +113,23 @@ class UpsertStats:
 
 @dataclass(slots=True)
 class SearchResult:
-    """One page of hits plus the total number of matches."""
+    """One page of hits plus the total number of matches.
+
+    ``total_relation`` is "eq" when ``total`` is exact and "gte" when it is a
+    lower bound: counting every match of a common word under a filter costs
+    more than the page itself, so backends stop counting at a cap (setting
+    store.search_total_cap) unless the caller asks for ``exact_total``.
+    """
 
     total: int
     hits: list[Message]
     page: int
     per_page: int
+    total_relation: str = "eq"
+
+    @property
+    def total_is_exact(self) -> bool:
+        return self.total_relation == "eq"
 
 
 @dataclass(slots=True)
@@ -199,8 +210,14 @@ class Store(abc.ABC):
         sort: str = "-posted_at",
         page: int = 1,
         per_page: int = 20,
+        exact_total: bool = False,
     ) -> SearchResult:
-        """Full-text search plus filters, sorted and paged (page numbers from 1)."""
+        """Full-text search plus filters, sorted and paged (page numbers from 1).
+
+        The total may be a lower bound (``total_relation == "gte"``) above
+        store.search_total_cap matches unless ``exact_total`` is true; use
+        `count` where an exact number is needed.
+        """
 
     @abc.abstractmethod
     def iter_messages(

@@ -125,6 +125,7 @@ class ElasticStore(Store):
         replicas: int = 1,
         spool_retry_s: float = 30.0,
         max_window: int = MAX_WINDOW,
+        search_total_cap: int = 10_000,
     ) -> None:
         """`client` is a `SearchClient` or a zero-argument factory that builds one.
 
@@ -151,6 +152,8 @@ class ElasticStore(Store):
         self.spool_retry_s = spool_retry_s
         #: index.max_result_window of new indices; deeper pages use search_after.
         self.max_window = max(1, int(max_window))
+        #: Search totals above this are a lower bound ("gte"); 0 counts exactly.
+        self.search_total_cap = int(search_total_cap)
         self.spool = Spool(spool_path)
         #: Messages/events/labels spooled by this process (cumulative).
         self.spooled = 0
@@ -181,6 +184,7 @@ class ElasticStore(Store):
             shards=int(settings.get("store.es_shards", 1)),
             replicas=int(settings.get("store.es_replicas", 1)),
             spool_retry_s=float(settings.get("store.es_spool_retry_s", 30.0)),
+            search_total_cap=int(settings.get("store.search_total_cap", 10_000)),
         )
 
     # -- plumbing ----------------------------------------------------------
@@ -770,17 +774,21 @@ class ElasticStore(Store):
         sort: str = "-posted_at",
         page: int = 1,
         per_page: int = 20,
+        exact_total: bool = False,
     ) -> SearchResult:
         page = max(1, int(page))
         per_page = max(1, min(int(per_page), 10_000))
         q = self._query(query, filters)
+        track: bool | int = True
+        if not exact_total and self.search_total_cap > 0:
+            track = self.search_total_cap
         order = self._sort(sort, query)
         offset = (page - 1) * per_page
         body: dict[str, Any] = {
             "query": q,
             "sort": order,
             "size": per_page,
-            "track_total_hits": True,
+            "track_total_hits": track,
         }
         if offset + per_page <= self.max_window:
             body["from"] = offset
@@ -793,8 +801,11 @@ class ElasticStore(Store):
             body["search_after"] = after
         resp = self._search(body)
         total = int(resp["hits"]["total"]["value"])
+        relation = str(resp["hits"]["total"].get("relation", "eq"))
+        if relation != "eq" and isinstance(track, int) and not isinstance(track, bool):
+            total = min(total, track)  # the cap, as SQLite reports it
         hits = [doc_to_message(h["_source"]) for h in resp["hits"]["hits"]]
-        return SearchResult(total, hits, page, per_page)
+        return SearchResult(total, hits, page, per_page, "eq" if relation == "eq" else "gte")
 
     def _skip(self, query: dict[str, Any], sort: list[Any], offset: int) -> list[Any] | None:
         """Sort values of the hit at position `offset` (1-based), or None if fewer hits."""

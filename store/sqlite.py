@@ -9,13 +9,18 @@ busy timeout, after which `StoreUnavailable` is raised so callers can spool).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import itertools
 import json
+import math
 import sqlite3
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,16 @@ from store.common import (
     quantile_from_counts,
     to_epoch,
 )
-from store.sqlite_schema import LATEST_VERSION, MIGRATIONS
+from store.sqlite_agg import (
+    CONTRIB_COLUMNS,
+    DAY_DIMS,
+    DELAY_DIMS,
+    MONTH_DIMS,
+    Deltas,
+    rebuild_from_rows,
+    split_range,
+)
+from store.sqlite_schema import LATEST_VERSION, MIGRATIONS, POPULATE
 
 _COLUMNS = (
     "id", "source", "channel", "url", "title", "body", "author", "region", "department",
@@ -83,6 +97,7 @@ _ANALYZE_AFTER = 10_000  # inserted rows that make fresh planner statistics wort
 _FETCHED_IDX = _COLUMNS.index("fetched_at")
 _UPDATED_IDX = _COLUMNS.index("updated_at")
 _VOLATILE_IDX = (_FETCHED_IDX, _UPDATED_IDX)
+_CONTRIB_IDX = tuple(_WRITE_COLUMNS.index(c) for c in CONTRIB_COLUMNS)
 
 
 def _row_digest(row: Sequence[Any]) -> str:
@@ -111,12 +126,44 @@ def _message_to_row(msg: Message) -> tuple[Any, ...]:
     return tuple(out)
 
 
+_AGG_TABLES = ("agg_month", "agg_day", "agg_delay_wd", "agg_delay_cd")
+#: Sort keys that are never NULL: no "NULLs last" term needed in either direction.
+_NOT_NULL_SORT = {"likes", "reposts", "comments", "votes"}
+#: Above this many full-text matches, a time-sorted page walks the time index.
+_WALK_INDEX_ABOVE = 2000
+
+
+def _no_filters(filters: Filters | None) -> bool:
+    return filters is None or filters == Filters()
+
+
+def _locate(pairs: Sequence[tuple[int, int]], rank: int) -> tuple[int, int]:
+    """(value, position among the letters with that value) of the rank-th (0-based) letter."""
+    seen = 0
+    for value, count in pairs:
+        if rank < seen + count:
+            return value, rank - seen
+        seen += count
+    raise IndexError(rank)
+
+
 def fts_query(query: str) -> str | None:
     """FTS5 MATCH expression: every query token as a quoted term (AND)."""
     tokens = tokenize.cut_query(query)
     if not tokens:
         return None
     return " ".join('"' + t.replace('"', '""') + '"' for t in tokens)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch made ready outside the write lock (see SQLiteStore._prepare)."""
+
+    stats: UpsertStats
+    unique: dict[str, Message]
+    rows: dict[str, tuple[Any, ...]]  # of messages not stored when prepared
+    token_ids: list[str]
+    tokens: Callable[[], list[str]]
 
 
 class SQLiteStore(Store):
@@ -128,16 +175,23 @@ class SQLiteStore(Store):
         busy_timeout_ms: int = 30000,
         batch_size: int = 2000,
         index_workers: int = 1,
+        search_total_cap: int = 10_000,
+        use_summaries: bool = True,
     ):
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         self.busy_timeout_ms = busy_timeout_ms
         self.batch_size = batch_size
         self.index_workers = index_workers
+        #: Search totals above this are reported as "at least" (SearchResult.total_relation).
+        self.search_total_cap = search_total_cap
+        #: False answers every aggregate from the rows (tests, and the benchmark's baseline).
+        self.use_summaries = use_summaries
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._writer_pool: ThreadPoolExecutor | None = None
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
@@ -154,6 +208,7 @@ class SQLiteStore(Store):
             busy_timeout_ms=int(settings.get("store.sqlite_busy_timeout_ms", 30000)),
             batch_size=int(settings.get("store.batch_size", 2000)),
             index_workers=int(settings.get("store.index_workers", 1)),
+            search_total_cap=int(settings.get("store.search_total_cap", 10_000)),
         )
 
     # -- connections -----------------------------------------------------
@@ -213,6 +268,8 @@ class SQLiteStore(Store):
                     for statement in sql.split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    if version in POPULATE:
+                        POPULATE[version](conn)
                     conn.execute(
                         "INSERT INTO schema_version VALUES (?, ?, ?)",
                         (version, description, int(time.time())),
@@ -252,6 +309,10 @@ class SQLiteStore(Store):
         return self._read("SELECT MAX(version) FROM schema_version")[0][0]
 
     def close(self) -> None:
+        with self._conns_lock:
+            pool, self._writer_pool = self._writer_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             # SQLite's advice: let it refresh statistics that drifted, cheaply.
@@ -267,18 +328,47 @@ class SQLiteStore(Store):
 
     # -- writing ---------------------------------------------------------
     def upsert_many(self, messages: Iterable[Message]) -> UpsertStats:
+        """Upsert in batches, one transaction each, preparing the next batch meanwhile.
+
+        Validation, row building and tokenising of batch N+1 (this thread and
+        the index workers) overlap with SQLite writing batch N in the writer
+        thread: SQLite releases the GIL while it works, so a bulk import uses
+        both cores instead of alternating between Python and SQLite.
+        """
         stats = UpsertStats()
-        batch: list[Message] = []
-        for msg in messages:
-            batch.append(msg)
-            if len(batch) >= self.batch_size:
-                stats += self._upsert_batch(batch)
+        pending: Future[UpsertStats] | None = None
+        writer = self._writer()
+        try:
+            batch: list[Message] = []
+            for msg in itertools.chain(messages, [None]):
+                if msg is not None:
+                    batch.append(msg)
+                    if len(batch) < self.batch_size:
+                        continue
+                if not batch:
+                    break
+                prepared = self._prepare(batch)
                 batch = []
-        if batch:
-            stats += self._upsert_batch(batch)
+                if pending is not None:
+                    done, pending = pending, None
+                    stats += done.result()
+                pending = writer.submit(self._write_batch, prepared)
+            if pending is not None:
+                done, pending = pending, None
+                stats += done.result()
+        finally:
+            if pending is not None:  # an error here: let the write in flight finish first
+                with contextlib.suppress(Exception):
+                    pending.result()
         if stats.inserted >= _ANALYZE_AFTER:
             self._analyze()
         return stats
+
+    def _writer(self) -> ThreadPoolExecutor:
+        with self._conns_lock:
+            if self._writer_pool is None:
+                self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="govpulse-sqlite")
+            return self._writer_pool
 
     def _analyze(self) -> None:
         """Refresh the planner's statistics after a bulk load.
@@ -291,7 +381,13 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA analysis_limit = 1000")
             conn.execute("ANALYZE")
 
-    def _upsert_batch(self, batch: list[Message]) -> UpsertStats:
+    def _prepare(self, batch: list[Message]) -> _Prepared:
+        """Everything about a batch that needs no write lock: validation, rows, tokens.
+
+        Rows and tokens are made for the messages not yet stored (a read,
+        outside the transaction); `_write_batch` checks again inside it and
+        builds what a concurrent writer made stale.
+        """
         stats = UpsertStats()
         # Last one wins inside a batch, like sequential upserts would.
         unique: dict[str, Message] = {}
@@ -310,6 +406,32 @@ class SQLiteStore(Store):
                 else:
                     stats.updated += 1
             unique[msg.id] = msg
+        stored = self._stored_ids(list(unique))
+        new = [m for i, m in unique.items() if i not in stored]
+        # Cut new documents in worker processes while rows are built here.
+        tokens = tokenize.index_texts_async(
+            [(m.title, m.body, m.reply_body) for m in new], self.index_workers
+        )
+        now = from_epoch(int(time.time()))
+        rows: dict[str, tuple[Any, ...]] = {}
+        for msg in new:
+            if msg.updated_at is None:
+                msg.updated_at = now
+            rows[msg.id] = _message_to_row(msg)
+        return _Prepared(stats, unique, rows, [m.id for m in new], tokens)
+
+    def _stored_ids(self, ids: list[str]) -> set[str]:
+        out: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            out.update(
+                r[0] for r in self._read(f"SELECT id FROM messages WHERE id IN ({marks})", chunk)
+            )
+        return out
+
+    def _write_batch(self, prepared: _Prepared) -> UpsertStats:
+        stats, unique = prepared.stats, prepared.unique
         if not unique:
             return stats
         conn = self._conn()
@@ -320,19 +442,28 @@ class SQLiteStore(Store):
                 raise StoreUnavailable(f"store is locked by another writer: {exc}") from exc
             try:
                 existing = self._load_existing(conn, list(unique))
-                new = [m for i, m in unique.items() if i not in existing]
-                # Cut new documents in worker processes while rows are prepared here.
-                new_tokens = tokenize.index_texts_async(
-                    [(m.title, m.body, m.reply_body) for m in new], self.index_workers
-                )
+                deltas = Deltas()
+                tokens = dict(zip(prepared.token_ids, prepared.tokens(), strict=True))
                 now = int(time.time())
                 inserts: list[tuple[Any, ...]] = []
-                for msg in new:
-                    if msg.updated_at is None:
-                        msg.updated_at = from_epoch(now)
-                    inserts.append(_message_to_row(msg))
-                stats.inserted = len(new)
-                for rowid, old_msg, old_hash in existing.values():
+                new_tokens: list[str] = []
+                for msg_id, msg in unique.items():
+                    if msg_id in existing:
+                        continue
+                    row = prepared.rows.get(msg_id)
+                    if row is None:  # stored when prepared, deleted since
+                        if msg.updated_at is None:
+                            msg.updated_at = from_epoch(now)
+                        row = _message_to_row(msg)
+                    inserts.append(row)
+                    tok = tokens.get(msg_id)
+                    new_tokens.append(
+                        tok
+                        if tok is not None
+                        else tokenize.index_text(msg.title, msg.body, msg.reply_body)
+                    )
+                stats.inserted = len(inserts)
+                for rowid, old_msg, old_hash, old_contrib in existing.values():
                     msg = unique[old_msg.id]
                     merged = merge(old_msg, msg).validate()
                     row = _message_to_row(merged)
@@ -345,6 +476,8 @@ class SQLiteStore(Store):
                     cells[_FETCHED_IDX] = to_epoch(fetched)
                     cells[_UPDATED_IDX] = now
                     row = tuple(cells)
+                    deltas.add(old_contrib, -1)
+                    deltas.add([row[i] for i in _CONTRIB_IDX])
                     conn.execute(
                         f"UPDATE messages SET {', '.join(c + ' = ?' for c in _WRITE_COLUMNS[1:])}"
                         " WHERE rowid = ?",
@@ -372,8 +505,11 @@ class SQLiteStore(Store):
                     )
                     conn.executemany(
                         "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
-                        [(first + i + 1, tok) for i, tok in enumerate(new_tokens())],
+                        [(first + i + 1, tok) for i, tok in enumerate(new_tokens)],
                     )
+                    for row in inserts:
+                        deltas.add([row[i] for i in _CONTRIB_IDX])
+                deltas.apply(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 conn.execute("ROLLBACK")
@@ -384,16 +520,26 @@ class SQLiteStore(Store):
 
     def _load_existing(
         self, conn: sqlite3.Connection, ids: list[str]
-    ) -> dict[str, tuple[int, Message, str]]:
-        out: dict[str, tuple[int, Message, str]] = {}
+    ) -> dict[str, tuple[int, Message, str, tuple[Any, ...]]]:
+        """Stored rows by id: rowid, message, content hash and summary-table values.
+
+        The summary values are read as stored (not recomputed) so an update
+        takes back exactly what the insert added, even if the working-day
+        calendar changed in between.
+        """
+        out: dict[str, tuple[int, Message, str, tuple[Any, ...]]] = {}
+        contrib = ", ".join(CONTRIB_COLUMNS)
+        width = len(CONTRIB_COLUMNS)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             for row in conn.execute(
-                f"SELECT rowid, content_hash, {_SELECT} FROM messages WHERE id IN ({marks})", chunk
+                f"SELECT rowid, content_hash, {contrib}, {_SELECT} FROM messages "
+                f"WHERE id IN ({marks})",
+                chunk,
             ):
-                msg = _row_to_message(row[2:])
-                out[msg.id] = (row[0], msg, row[1])
+                msg = _row_to_message(row[2 + width :])
+                out[msg.id] = (row[0], msg, row[1], tuple(row[2 : 2 + width]))
         return out
 
     def delete_before(self, cutoff: datetime) -> int:
@@ -402,6 +548,7 @@ class SQLiteStore(Store):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 ts = to_epoch(cutoff)
+                rebuild_from_rows(conn, "WHERE posted_at < ?", (ts,), sign=-1)
                 conn.execute(
                     "DELETE FROM messages_fts WHERE rowid IN "
                     "(SELECT rowid FROM messages WHERE posted_at < ?)",
@@ -475,12 +622,14 @@ class SQLiteStore(Store):
         sort: str = "-posted_at",
         page: int = 1,
         per_page: int = 20,
+        exact_total: bool = False,
     ) -> SearchResult:
         page = max(1, int(page))
         per_page = max(1, min(int(per_page), 10_000))
         where, params = self._where(query, filters)
-        total = self._read(f"SELECT COUNT(*) FROM messages m{where}", params)[0][0]
+        total, relation, matches = self._search_total(query, filters, where, params, exact_total)
         order = self._order_by(sort, query)
+        offset = (page - 1) * per_page
         if order is None:  # relevance
             match = fts_query(query)
             sql = (
@@ -489,14 +638,60 @@ class SQLiteStore(Store):
                 "WHERE messages_fts MATCH ?) f ON f.r = m.rowid"
                 f"{where} ORDER BY f.score, m.id LIMIT ? OFFSET ?"
             )
-            rows = self._read(sql, [match, *params, per_page, (page - 1) * per_page])
+            rows = self._read(sql, [match, *params, per_page, offset])
         else:
+            # Many full-text matches sorted by time: walking the time index and
+            # probing the match set stops after one page; sorting every match
+            # (what the planner picks without statistics on FTS) reads them all.
+            hint = ""
+            if matches is not None and matches > _WALK_INDEX_ABOVE:
+                key = sort.lstrip("-+")
+                if key == "posted_at" or (key == "relevance" and not fts_query(query)):
+                    hint = " INDEXED BY ix_messages_posted"
             sql = (
-                f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m{where} "
+                f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m{hint}{where} "
                 f"ORDER BY {order} LIMIT ? OFFSET ?"
             )
-            rows = self._read(sql, [*params, per_page, (page - 1) * per_page])
-        return SearchResult(total, [_row_to_message(r) for r in rows], page, per_page)
+            rows = self._read(sql, [*params, per_page, offset])
+        return SearchResult(total, [_row_to_message(r) for r in rows], page, per_page, relation)
+
+    def _search_total(
+        self,
+        query: str,
+        filters: Filters | None,
+        where: str,
+        params: list[Any],
+        exact: bool,
+    ) -> tuple[int, str, int | None]:
+        """(total, "eq" or "gte", full-text match count or None) for a search page.
+
+        Exact where it is cheap: a summary-table count, or a full-text count
+        with no other filter (FTS counts its own index, ~10 ms for 200,000
+        matches).  Otherwise matches are counted only up to
+        ``search_total_cap`` and the total is reported as a lower bound
+        ("gte", as Elasticsearch does), because an exact count of a common
+        word under a filter reads every matching row.
+        """
+        matches = None
+        match = fts_query(query) if query and query.strip() else None
+        if match is not None:
+            matches = self._read(
+                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH ?", [match]
+            )[0][0]
+            if _no_filters(filters):
+                return matches, "eq", matches
+        elif self._plan("", filters, MONTH_DIMS, "month") is not None:
+            return self.count("", filters), "eq", None
+        cap = self.search_total_cap
+        if exact or cap <= 0 or (matches is not None and matches <= cap):
+            n = self._read(f"SELECT COUNT(*) FROM messages m{where}", params)[0][0]
+            return n, "eq", matches
+        n = self._read(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM messages m{where} LIMIT ?)", [*params, cap + 1]
+        )[0][0]
+        if n > cap:
+            return cap, "gte", matches
+        return n, "eq", matches
 
     @staticmethod
     def _order_by(sort: str, query: str) -> str | None:
@@ -508,9 +703,12 @@ class SQLiteStore(Store):
             if fts_query(query or ""):
                 return None
             key, desc = "posted_at", True
-        direction = "DESC" if desc else "ASC"
-        # NULLs last in both directions, then id for a stable order.
-        return f"m.{key} IS NULL, m.{key} {direction}, m.id ASC"
+        # NULLs last in both directions, then id for a stable order.  SQLite
+        # already puts NULLs last when descending; saying so with "IS NULL"
+        # would stop it from reading the column's index in order.
+        if desc or key in _NOT_NULL_SORT:
+            return f"m.{key} {'DESC' if desc else 'ASC'}, m.id ASC"
+        return f"m.{key} IS NULL, m.{key} ASC, m.id ASC"
 
     def iter_messages(
         self, query: str = "", filters: Filters | None = None, batch_size: int = 1000
@@ -530,7 +728,100 @@ class SQLiteStore(Store):
                 yield _row_to_message(row)
             last_id = rows[-1][0]
 
+    # -- summaries -------------------------------------------------------
+    def _plan(
+        self, query: str, filters: Filters | None, dims: Sequence[str], unit: str
+    ) -> tuple[str, list[Any], list[Filters]] | None:
+        """How a summary table serves a query: (WHERE over it, params, raw edge filters).
+
+        None when it cannot (a full-text query, a filter on a field the
+        table does not keep, or no whole month/day inside the date range):
+        the caller then runs its raw-row query alone.
+        """
+        if not self.use_summaries or (query and query.strip()):
+            return None
+        f = filters or Filters()
+        if f.ids or f.min_rumour is not None or f.parent_id is not None:
+            return None
+        if not f.include_duplicates:
+            return None
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name in FILTER_FIELDS:
+            values = getattr(f, name)
+            if values:
+                if name not in dims:
+                    return None
+                clauses.append(f"{name} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        covered, edges = split_range(to_epoch(f.since), to_epoch(f.until), unit)
+        if covered is None:
+            return None
+        col = "month" if unit == "month" else "day"
+        for bound, op in zip(covered, (">=", "<"), strict=True):
+            if bound is not None:
+                local = bound + UTC_OFFSET_S
+                clauses.append(f"{col} {op} ?")
+                params.append(local if unit == "month" else local // 86400)
+        raw = [dataclasses.replace(f, since=from_epoch(a), until=from_epoch(b)) for a, b in edges]
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params, raw
+
+    def check_summaries(self) -> list[str]:
+        """Differences between the summary tables and a recount from the rows ([] = consistent).
+
+        For tests and for an operator who suspects a summary drifted
+        (`rebuild_summaries` repairs it).  Recounts inside a transaction
+        that is rolled back, so nothing changes.
+        """
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                before = {t: self._table_rows(conn, t) for t in _AGG_TABLES}
+                for table in _AGG_TABLES:
+                    conn.execute(f"DELETE FROM {table}")
+                rebuild_from_rows(conn)
+                after = {t: self._table_rows(conn, t) for t in _AGG_TABLES}
+            finally:
+                conn.execute("ROLLBACK")
+        problems = []
+        for table in _AGG_TABLES:
+            for key in sorted(set(before[table]) | set(after[table])):
+                if before[table].get(key) != after[table].get(key):
+                    problems.append(
+                        f"{table} {key}: stored {before[table].get(key)}, "
+                        f"recounted {after[table].get(key)}"
+                    )
+        return problems
+
+    def rebuild_summaries(self) -> None:
+        """Recount the summary tables from the rows (repair; the v4 migration does the same)."""
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in _AGG_TABLES:
+                    conn.execute(f"DELETE FROM {table}")
+                rebuild_from_rows(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _table_rows(conn: sqlite3.Connection, table: str) -> dict[str, tuple[Any, ...]]:
+        return {row[0]: tuple(row[1:]) for row in conn.execute(f"SELECT * FROM {table}")}
+
+    # -- counts, facets, histograms ------------------------------------------
     def count(self, query: str = "", filters: Filters | None = None) -> int:
+        plan = self._plan(query, filters, MONTH_DIMS, "month")
+        if plan is None:
+            return self._count_raw(query, filters)
+        where, params, edges = plan
+        n = self._read(f"SELECT COALESCE(SUM(n), 0) FROM agg_month{where}", params)[0][0]
+        return int(n) + sum(self._count_raw("", e) for e in edges)
+
+    def _count_raw(self, query: str, filters: Filters | None) -> int:
         where, params = self._where(query, filters)
         return self._read(f"SELECT COUNT(*) FROM messages m{where}", params)[0][0]
 
@@ -541,19 +832,40 @@ class SQLiteStore(Store):
         filters: Filters | None = None,
         size: int = 20,
     ) -> dict[str, list[tuple[str, int]]]:
-        where, params = self._where(query, filters)
         out: dict[str, list[tuple[str, int]]] = {}
         for name in fields:
             if name not in GROUP_FIELDS:
                 raise StoreError(f"cannot facet on {name!r}")
+            plan = self._plan(query, filters, MONTH_DIMS, "month") if name in MONTH_DIMS else None
+            if plan is None:
+                out[name] = self._facet_raw(name, query, filters, size)
+                continue
+            where, params, edges = plan
             cond = f"{where} AND" if where else " WHERE"
-            rows = self._read(
-                f"SELECT m.{name}, COUNT(*) AS n FROM messages m{cond} m.{name} IS NOT NULL "
-                f"GROUP BY m.{name} ORDER BY n DESC, m.{name} ASC LIMIT ?",
-                [*params, size],
-            )
-            out[name] = [(str(v), int(n)) for v, n in rows]
+            counts: dict[str, int] = defaultdict(int)
+            for value, n in self._read(
+                f"SELECT {name}, SUM(n) FROM agg_month{cond} {name} IS NOT NULL GROUP BY {name}",
+                params,
+            ):
+                counts[str(value)] += int(n)
+            for edge in edges:
+                for value, n in self._facet_raw(name, "", edge, -1):
+                    counts[value] += n
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            out[name] = ranked if size < 0 else ranked[:size]
         return out
+
+    def _facet_raw(
+        self, name: str, query: str, filters: Filters | None, size: int
+    ) -> list[tuple[str, int]]:
+        where, params = self._where(query, filters)
+        cond = f"{where} AND" if where else " WHERE"
+        rows = self._read(
+            f"SELECT m.{name}, COUNT(*) AS n FROM messages m{cond} m.{name} IS NOT NULL "
+            f"GROUP BY m.{name} ORDER BY n DESC, m.{name} ASC LIMIT ?",
+            [*params, size],
+        )
+        return [(str(v), int(n)) for v, n in rows]
 
     def histogram(
         self,
@@ -569,6 +881,49 @@ class SQLiteStore(Store):
             raise StoreError(f"cannot bucket on {date_field!r}")
         if split_by is not None and split_by not in GROUP_FIELDS:
             raise StoreError(f"cannot split by {split_by!r}")
+        plan = None
+        if date_field == "posted_at":
+            if interval == "month" and split_by in (None, *MONTH_DIMS):
+                plan = self._plan(query, filters, MONTH_DIMS, "month")
+                table, bucket = "agg_month", "month"
+            elif interval in ("day", "week") and split_by in (None, *DAY_DIMS):
+                plan = self._plan(query, filters, DAY_DIMS, "day")
+                table = "agg_day"
+                bucket = "day * 86400" if interval == "day" else "((day + 3) / 7 * 7 - 3) * 86400"
+        if plan is None:
+            rows = self._histogram_raw(interval, query, filters, split_by, date_field)
+        else:
+            where, params, edges = plan
+            cond = f"{where} AND" if where else " WHERE"
+            key = "month" if table == "agg_month" else "day"
+            counts: dict[tuple[int, Any], int] = defaultdict(int)
+            for b, s, n in self._read(
+                f"SELECT {bucket} AS b, {split_by or 'NULL'} AS s, SUM(n) FROM {table}{cond} "
+                f"{key} IS NOT NULL GROUP BY b, s",
+                params,
+            ):
+                counts[(b, s)] += int(n)
+            for edge in edges:
+                for b, s, n in self._histogram_raw(interval, "", edge, split_by, date_field):
+                    counts[(b, s)] += n
+            rows = sorted(
+                ((b, s, n) for (b, s), n in counts.items()),
+                key=lambda r: (r[0], r[1] is not None, r[1] or ""),
+            )
+        return [
+            (from_epoch(b - UTC_OFFSET_S), None if s is None else str(s), int(n))  # type: ignore[misc]
+            for b, s, n in rows
+        ]
+
+    def _histogram_raw(
+        self,
+        interval: str,
+        query: str,
+        filters: Filters | None,
+        split_by: str | None,
+        date_field: str,
+    ) -> list[tuple[int, Any, int]]:
+        """(local bucket start in epoch seconds, split value, count) from the rows."""
         local = f"(m.{date_field} + {UTC_OFFSET_S})"
         bucket = {
             "hour": f"({local} / 3600) * 3600",
@@ -580,15 +935,11 @@ class SQLiteStore(Store):
         where, params = self._where(query, filters)
         cond = f"{where} AND" if where else " WHERE"
         split = f"m.{split_by}" if split_by else "NULL"
-        rows = self._read(
+        return self._read(
             f"SELECT {bucket} AS b, {split} AS s, COUNT(*) FROM messages m{cond} "
             f"m.{date_field} IS NOT NULL GROUP BY b, s ORDER BY b, s",
             params,
         )
-        return [
-            (from_epoch(b - UTC_OFFSET_S), None if s is None else str(s), int(n))  # type: ignore[misc]
-            for b, s, n in rows
-        ]
 
     # -- timeliness ------------------------------------------------------
     @staticmethod
@@ -619,6 +970,187 @@ class SQLiteStore(Store):
             raise StoreError(f"cannot group by {group_by!r}")
         sla = sla or Sla()
         now = now or datetime.now(TZ)
+        plan = self._plan("", filters, DELAY_DIMS, "month") if group_by in DELAY_DIMS else None
+        if plan is None:
+            return self._timeliness_raw(group_by, filters, sla, now)
+        where, params, edges = plan
+        working = sla.working_days
+        # Answered letters: per (group, source, delay bucket) from the summary and the edges.
+        parts = self._answered_summary(group_by, where, params, working)
+        for edge in edges:
+            parts += self._answered_raw(group_by, edge, working)
+        answered: dict[str, int] = defaultdict(int)
+        within: dict[str, int] = defaultdict(int)
+        delay_n: dict[str, int] = defaultdict(int)
+        delay_sum: dict[str, int] = defaultdict(int)
+        freq: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for g, source, d, exact, n, total in parts:
+            answered[g] += n
+            if d is None:
+                continue
+            days = sla.for_source(source)
+            if d < days or (d == days and (working or exact)):
+                within[g] += n
+            delay_n[g] += n
+            delay_sum[g] += total
+            freq[g][d] += n
+        opened = self._open_stats(group_by, filters, sla, now)
+        if working:
+            quantiles = {
+                g: (
+                    quantile_from_counts(sorted(f.items()), 0.5),
+                    quantile_from_counts(sorted(f.items()), 0.9),
+                )
+                for g, f in freq.items()
+            }
+        else:
+            quantiles = self._calendar_quantiles(group_by, filters, freq)
+        out = []
+        for g in set(answered) | set(opened):
+            open_, overdue = opened.get(g, (0, 0))
+            med, p90 = quantiles.get(g, (None, None))
+            mean = None
+            if delay_n[g]:
+                mean = delay_sum[g] / delay_n[g] if working else delay_sum[g] / 86400 / delay_n[g]
+            out.append(
+                TimelinessRow(
+                    group=g,
+                    letters=answered[g] + open_,
+                    answered=answered[g],
+                    open=open_,
+                    overdue=overdue,
+                    within_sla=within[g],
+                    median_delay=med,
+                    p90_delay=p90,
+                    mean_delay=mean,
+                )
+            )
+        out.sort(key=lambda r: (-r.letters, r.group))
+        return out
+
+    def _answered_summary(
+        self, group_by: str, where: str, params: list[Any], working: bool
+    ) -> list[tuple[Any, ...]]:
+        """(group, source, delay bucket, exact, letters, delay sum) of answered letters, summarised.
+
+        Working days: the bucket is the delay itself and the sum is in
+        working days.  Calendar: the bucket is whole days (floor), ``exact``
+        says the delay is exactly that many days, and the sum is in seconds.
+        """
+        g = f"COALESCE({group_by}, '(未知)')"
+        if working:
+            rows = self._read(
+                f"SELECT {g}, source, d, SUM(n) FROM agg_delay_wd{where} GROUP BY 1, 2, 3", params
+            )
+            return [(gv, s, d, 1, n, 0 if d is None else d * n) for gv, s, d, n in rows]
+        return self._read(
+            f"SELECT {g}, source, d, exact, SUM(n), SUM(sum_s) FROM agg_delay_cd{where} "
+            "GROUP BY 1, 2, 3, 4",
+            params,
+        )
+
+    def _answered_raw(
+        self, group_by: str, filters: Filters, working: bool
+    ) -> list[tuple[Any, ...]]:
+        """The tuples of `_answered_summary`, counted from the rows (for partial months)."""
+        where, params = self._where("", filters)
+        cond = f"{where} AND" if where else " WHERE"
+        g = f"COALESCE(m.{group_by}, '(未知)')"
+        if working:
+            rows = self._read(
+                f"SELECT {g}, m.source, m.replied_wd - m.posted_wd AS d, COUNT(*) "
+                f"FROM messages m{cond} m.status != 'open' GROUP BY 1, 2, 3",
+                params,
+            )
+            return [(gv, s, d, 1, n, 0 if d is None else d * n) for gv, s, d, n in rows]
+        rem = "((m.delay_s % 86400 + 86400) % 86400)"
+        return self._read(
+            f"SELECT {g}, m.source, (m.delay_s - {rem}) / 86400 AS d, "
+            f"CASE WHEN m.delay_s IS NULL THEN 0 ELSE {rem} = 0 END AS e, COUNT(*), "
+            f"COALESCE(SUM(m.delay_s), 0) FROM messages m{cond} m.status != 'open' "
+            "GROUP BY 1, 2, 3, 4",
+            params,
+        )
+
+    def _open_filters(self, filters: Filters | None) -> Filters | None:
+        """Filters for a query over open letters only, or None when none can match."""
+        f = filters or Filters()
+        if f.status:
+            if "open" not in f.status:
+                return None
+            f = dataclasses.replace(f, status=())
+        return f
+
+    def _open_stats(
+        self, group_by: str, filters: Filters | None, sla: Sla, now: datetime
+    ) -> dict[str, tuple[int, int]]:
+        """Open letters and overdue ones per group, from the partial index of open letters."""
+        f = self._open_filters(filters)
+        if f is None:
+            return {}
+        where, params = self._where("", f)
+        cond = f"{where} AND" if where else " WHERE"
+        _, age, now_value = self._now_terms(now, sla)
+        sla_sql, sla_params = self._sla_case(sla)
+        g = "'open'" if group_by == "status" else f"COALESCE(m.{group_by}, '(未知)')"
+        rows = self._read(
+            f"SELECT {g}, COUNT(*), SUM(m.posted_at IS NOT NULL AND {age} > {sla_sql}) "
+            f"FROM messages m INDEXED BY ix_messages_open{cond} m.status = 'open' GROUP BY 1",
+            [now_value, *sla_params, *params],
+        )
+        return {str(gv): (int(n), int(o or 0)) for gv, n, o in rows}
+
+    def _calendar_quantiles(
+        self, group_by: str, filters: Filters | None, freq: dict[str, dict[int, int]]
+    ) -> dict[str, tuple[float | None, float | None]]:
+        """Exact median and p90 of calendar delays from whole-day counts.
+
+        The counts say which whole day holds each wanted rank; only the
+        letters of that day are read back (partial index on delay_s), so a
+        million letters cost a few small range reads instead of a sort.
+        """
+        wanted: dict[str, list[tuple[int, int, int, int, float]]] = {}
+        days_needed: dict[int, set[str]] = defaultdict(set)
+        for g, counts in freq.items():
+            pairs = sorted(counts.items())
+            total = sum(n for _, n in pairs)
+            picks = []
+            for q in (0.5, 0.9):
+                pos = (total - 1) * q
+                lo = math.floor(pos)
+                hi = min(lo + 1, total - 1)
+                (d_lo, off_lo), (d_hi, off_hi) = _locate(pairs, lo), _locate(pairs, hi)
+                days_needed[d_lo].add(g)
+                days_needed[d_hi].add(g)
+                picks.append((d_lo, off_lo, d_hi, off_hi, pos - lo))
+            wanted[g] = picks
+        where, params = self._where("", filters)
+        cond = f"{where} AND" if where else " WHERE"
+        expr = f"COALESCE(m.{group_by}, '(未知)')"
+        values: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for day, groups in days_needed.items():
+            for gv, v in self._read(
+                f"SELECT {expr}, m.delay_s FROM messages m INDEXED BY ix_messages_delay{cond} "
+                "m.status != 'open' AND m.delay_s >= ? AND m.delay_s < ?",
+                [*params, day * 86400, (day + 1) * 86400],
+            ):
+                if gv in groups:
+                    values[(day, gv)].append(v)
+        for vals in values.values():
+            vals.sort()
+        out: dict[str, tuple[float | None, float | None]] = {}
+        for g, picks in wanted.items():
+            result = []
+            for d_lo, off_lo, d_hi, off_hi, frac in picks:
+                lo_val = values[(d_lo, g)][off_lo] / 86400.0
+                hi_val = values[(d_hi, g)][off_hi] / 86400.0
+                result.append(float(lo_val) + (float(hi_val) - float(lo_val)) * frac)
+            out[g] = (result[0], result[1])
+        return out
+
+    def _timeliness_raw(
+        self, group_by: str, filters: Filters | None, sla: Sla, now: datetime
+    ) -> list[TimelinessRow]:
         where, params = self._where("", filters)
         cond = f"{where} AND" if where else " WHERE"
         delay, age, now_value = self._now_terms(now, sla)
@@ -682,23 +1214,46 @@ class SQLiteStore(Store):
     ) -> list[tuple[int, int, int]]:
         sla = sla or Sla()
         now = now or datetime.now(TZ)
+        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        plan = self._plan("", filters, DELAY_DIMS, "month")
+        if plan is None:
+            answered = self._answered_days_raw(filters, sla, now)
+        else:
+            where, params, edges = plan
+            table = "agg_delay_wd" if sla.working_days else "agg_delay_cd"
+            cond = f"{where} AND" if where else " WHERE"
+            answered = self._read(
+                f"SELECT d, SUM(n) FROM {table}{cond} d IS NOT NULL GROUP BY d", params
+            )
+            for edge in edges:
+                answered += self._answered_days_raw(edge, sla, now)
+        for d, n in answered:
+            counts[max(0, int(d))][0] += n
+        open_filters = self._open_filters(filters) if plan is not None else filters
+        if open_filters is not None:
+            where, params = self._where("", open_filters)
+            cond = f"{where} AND" if where else " WHERE"
+            _, age, now_value = self._now_terms(now, sla)
+            hint = " INDEXED BY ix_messages_open" if plan is not None else ""
+            for d, n in self._read(
+                f"SELECT CAST({age} AS INTEGER) AS d, COUNT(*) FROM messages m{hint}{cond} "
+                "m.status = 'open' AND m.posted_at IS NOT NULL GROUP BY d",
+                [now_value, *params],
+            ):
+                counts[max(0, int(d))][1] += n
+        return [(d, a, c) for d, (a, c) in sorted(counts.items())]
+
+    def _answered_days_raw(
+        self, filters: Filters | None, sla: Sla, now: datetime
+    ) -> list[tuple[int, int]]:
         where, params = self._where("", filters)
         cond = f"{where} AND" if where else " WHERE"
-        delay, age, now_value = self._now_terms(now, sla)
-        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        for d, n in self._read(
+        delay, _, _ = self._now_terms(now, sla)
+        return self._read(
             f"SELECT CAST({delay} AS INTEGER) AS d, COUNT(*) FROM messages m{cond} "
             f"m.status != 'open' AND {delay} IS NOT NULL GROUP BY d",
             params,
-        ):
-            counts[max(0, int(d))][0] += n
-        for d, n in self._read(
-            f"SELECT CAST({age} AS INTEGER) AS d, COUNT(*) FROM messages m{cond} "
-            "m.status = 'open' AND m.posted_at IS NOT NULL GROUP BY d",
-            [now_value, *params],
-        ):
-            counts[max(0, int(d))][1] += n
-        return [(d, a, c) for d, (a, c) in sorted(counts.items())]
+        )
 
     def overdue(
         self,

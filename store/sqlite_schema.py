@@ -8,6 +8,11 @@ Append new migrations; never edit an applied one.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
+from store.sqlite_agg import rebuild_from_rows
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -106,6 +111,37 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "rumour ranking per source",
         "CREATE INDEX ix_messages_source_rumour ON messages(source, rumour_score);",
     ),
+    (
+        4,
+        "summary tables for all-time aggregates; partial indexes for delays and open letters",
+        # Kept in the writing transaction by store/sqlite_agg.py; filled from
+        # the existing rows by the Python step of this migration (POPULATE).
+        """
+        CREATE TABLE agg_month (
+            k TEXT PRIMARY KEY, month INTEGER, source TEXT, department TEXT, topic TEXT,
+            region TEXT, urgency TEXT, status TEXT, n INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE agg_day (
+            k TEXT PRIMARY KEY, day INTEGER, source TEXT, topic TEXT, status TEXT,
+            n INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE agg_delay_wd (
+            k TEXT PRIMARY KEY, month INTEGER, source TEXT, department TEXT, status TEXT,
+            d INTEGER, n INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE agg_delay_cd (
+            k TEXT PRIMARY KEY, month INTEGER, source TEXT, department TEXT, status TEXT,
+            d INTEGER, exact INTEGER NOT NULL, n INTEGER NOT NULL, sum_s INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX ix_messages_delay ON messages(delay_s, department, source, status, posted_at)
+            WHERE status != 'open';
+        CREATE INDEX ix_messages_open ON messages(posted_at, source, department, posted_wd)
+            WHERE status = 'open';
+        """,
+    ),
 ]
+
+#: Python steps run right after a migration's SQL, in the same transaction.
+POPULATE: dict[int, Callable[[sqlite3.Connection], None]] = {4: rebuild_from_rows}
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -16,6 +16,13 @@ SETTINGS = [
         type="int",
     ),
     Setting(
+        "store.search_total_cap",
+        10000,
+        "Search results count matches up to this many and then report 'at least' "
+        "(exact counts of common words under filters read every match); 0: always exact.",
+        type="int",
+    ),
+    Setting(
         "store.batch_size",
         2000,
         "Messages written per transaction / bulk request.",

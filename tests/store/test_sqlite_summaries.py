@@ -1,0 +1,225 @@
+"""The SQLite summary tables (store/sqlite_agg.py) give the raw-row answers exactly.
+
+Every aggregate is asked twice of one database file: through the summary
+tables (the default) and with ``use_summaries=False`` (the raw-row
+queries, themselves checked against pandas in test_contract.py).  The
+data spans more than a year so whole months are served by summaries and
+partial ones by the rows; it has NULL departments and post times, closed
+letters, delays of exactly N days (the SLA boundary) and a negative delay.
+The summaries must also stay equal to a recount after updates, retention
+deletes, re-imports and a migration of a version-3 database.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import datetime, timedelta
+
+import pytest
+
+from govpulse.schema import TZ, Message, make_id
+from store.base import Filters, Sla
+from store.sqlite import SQLiteStore
+
+NOW = datetime(2024, 6, 30, 12, 0, tzinfo=TZ)
+DEPTS = ["住建局", "人社局", "教育局", None]
+
+
+def make(n: int = 600, seed: int = 3, tag: str = "s") -> list[Message]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        source = rng.choice(["mailbox", "mailbox", "forum", "weibo"])
+        posted = NOW - timedelta(days=rng.randint(0, 420), seconds=rng.randint(0, 86399))
+        status = rng.choice(["open", "answered", "answered", "closed"])
+        replied = None
+        if status != "open":
+            kind = rng.random()
+            if kind < 0.15:
+                replied = posted + timedelta(days=rng.choice([1, 2, 15]))  # exactly N days
+            elif kind < 0.2:
+                replied = None  # answered without a reply time
+            else:
+                replied = posted + timedelta(seconds=rng.randint(0, 40 * 86400))
+        out.append(
+            Message(
+                id=make_id(source, f"{tag}{i}"),
+                source=source,
+                channel=f"{source}-{i % 3}",
+                title=f"标题{i}",
+                body=rng.choice(["小区供暖不足", "拖欠工资", "噪音扰民"]) + f"{i}",
+                department=rng.choice(DEPTS),
+                region=rng.choice(["A市", "B市", None]),
+                topic=rng.choice(["城乡建设", "教育文体", None]),
+                urgency=rng.choice(["紧急", "一般", None]),
+                posted_at=None if i % 97 == 0 else posted,
+                replied_at=replied,
+                reply_body="已办理" if status != "open" else None,
+                status=status,
+                rumour_score=round(rng.random(), 2) if source == "weibo" else None,
+            )
+        )
+    return out
+
+
+FILTERS = [
+    Filters(),
+    Filters.make(source="mailbox"),
+    Filters.make(department=["住建局", "教育局"], status=["answered", "open"]),
+    Filters.make(status="closed"),
+    Filters.make(status="open"),
+    Filters(since=NOW - timedelta(days=90), until=NOW),
+    Filters(since=datetime(2023, 9, 1, tzinfo=TZ), until=datetime(2024, 3, 1, tzinfo=TZ)),
+    Filters(since=datetime(2023, 9, 14, 7, tzinfo=TZ)),
+    Filters(until=datetime(2024, 2, 3, tzinfo=TZ)),
+    Filters(since=NOW - timedelta(days=10), until=NOW - timedelta(days=3)),
+    Filters.make(source="forum", since=NOW - timedelta(days=200)),
+    Filters.make(topic="城乡建设", region="A市"),  # month table only
+    Filters.make(channel="mailbox-1"),  # no summary: raw
+    Filters(min_rumour=0.5),  # no summary: raw
+]
+SLAS = [
+    Sla(days=15, by_source={"weibo": 2}, working_days=True),
+    Sla(days=15, by_source={"weibo": 2, "forum": 1}, working_days=False),
+    Sla(days=1, working_days=False),
+]
+
+
+def answers(store: SQLiteStore) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for i, f in enumerate(FILTERS):
+        out[f"count{i}"] = store.count(filters=f)
+        out[f"facets{i}"] = store.facets(
+            ["source", "department", "topic", "region", "urgency", "status", "channel"],
+            filters=f,
+            size=50,
+        )
+        for interval in ("day", "week", "month"):
+            for split in (None, "source", "topic", "status", "department"):
+                out[f"hist{i}{interval}{split}"] = store.histogram(
+                    interval, filters=f, split_by=split
+                )
+        for j, sla in enumerate(SLAS):
+            for group in ("department", "source", "status", "topic"):
+                out[f"time{i}{j}{group}"] = [
+                    (r.group, r.letters, r.answered, r.open, r.overdue, r.within_sla,
+                     r.median_delay, r.p90_delay,
+                     None if r.mean_delay is None else round(r.mean_delay, 9))
+                    for r in store.timeliness(group, filters=f, sla=sla, now=NOW)
+                ]  # fmt: skip
+            out[f"dist{i}{j}"] = store.delay_distribution(filters=f, sla=sla, now=NOW)
+        out[f"search{i}"] = (lambda r: (r.total, r.total_relation, [m.id for m in r.hits]))(
+            store.search(filters=f, sort="-posted_at", per_page=7)
+        )
+    return out
+
+
+def assert_same_as_raw(path) -> None:
+    fast, raw = SQLiteStore(path), SQLiteStore(path, use_summaries=False)
+    try:
+        got, expected = answers(fast), answers(raw)
+        for key in expected:
+            assert got[key] == expected[key], key
+        assert fast.check_summaries() == []
+    finally:
+        fast.close()
+        raw.close()
+
+
+@pytest.fixture
+def loaded(tmp_path):
+    store = SQLiteStore(tmp_path / "s.db")
+    stats = store.upsert_many(make())
+    assert not stats.failed
+    yield store
+    store.close()
+
+
+def test_summaries_answer_as_the_rows_do(loaded):
+    assert loaded.count() == 600
+    assert_same_as_raw(loaded.path)
+
+
+def test_summaries_follow_updates_deletes_and_reimports(loaded):
+    messages = make()
+    loaded.upsert_many(messages)  # re-import: nothing changes
+    assert loaded.check_summaries() == []
+    rng = random.Random(9)
+    changed = []
+    for m in rng.sample(messages, 150):
+        # Late replies, re-filed departments, re-classified topics.
+        if m.status.value == "open":
+            m.status, m.reply_body = "answered", "迟到的答复"
+            m.replied_at = (m.posted_at or NOW) + timedelta(days=3, hours=5)
+        m.department = rng.choice(["住建局", "民政局"])
+        m.topic = "交通运输"
+        changed.append(m)
+    stats = loaded.upsert_many(changed + make(40, seed=11, tag="new"))
+    assert stats.updated > 100 and stats.inserted == 40
+    assert loaded.check_summaries() == []
+    assert loaded.delete_before(NOW - timedelta(days=300)) > 0
+    assert loaded.check_summaries() == []
+    assert_same_as_raw(loaded.path)
+
+
+def test_search_totals_are_capped_honestly(tmp_path):
+    store = SQLiteStore(tmp_path / "c.db", search_total_cap=50)
+    store.upsert_many(make())
+    try:
+        common = Filters.make(source=["mailbox", "forum"])
+        capped = store.search("标题", filters=common, per_page=5)
+        assert capped.total == 50 and capped.total_relation == "gte"
+        assert not capped.total_is_exact
+        exact = store.search("标题", filters=common, per_page=5, exact_total=True)
+        assert exact.total == store.count("标题", common) > 50 and exact.total_is_exact
+        assert [m.id for m in capped.hits] == [m.id for m in exact.hits]
+        # No filter: the full-text index counts its own matches exactly and cheaply.
+        assert store.search("标题").total == store.count("标题") == 600
+        # Summary-served filters count exactly too.
+        assert store.search(filters=common).total == store.count(filters=common)
+        few = Filters.make(source="weibo", department="教育局")
+        assert 0 < store.count("噪音", few) <= 50
+        rare = store.search("噪音", filters=few)
+        assert (rare.total, rare.total_relation) == (store.count("噪音", few), "eq")
+    finally:
+        store.close()
+
+
+def test_time_sorted_search_walks_the_index_with_the_same_order(tmp_path):
+    """Above the walk threshold a time-sorted full-text page reads the time index."""
+    store = SQLiteStore(tmp_path / "w.db")
+    store.upsert_many(make(2600, seed=5))
+    try:
+        for sort in ("-posted_at", "posted_at", "relevance", "-rumour_score", "likes"):
+            hits = store.search("标题", sort=sort, page=3, per_page=25).hits
+            if sort == "relevance":
+                continue
+            key = sort.lstrip("-")
+            rows = [(getattr(m, key), m.id) for m in store.iter_messages("标题")]
+            present = sorted(((v, i) for v, i in rows if v is not None), key=lambda r: r[1])
+            present.sort(key=lambda r: r[0], reverse=sort.startswith("-"))
+            expected = [i for _, i in present] + sorted(i for v, i in rows if v is None)
+            assert [m.id for m in hits] == expected[50:75], sort
+    finally:
+        store.close()
+
+
+def test_migration_from_version_3_fills_the_summaries(tmp_path):
+    path = tmp_path / "v3.db"
+    store = SQLiteStore(path)
+    store.upsert_many(make())
+    store.close()
+    # Make it a version-3 database again: what a store written before v4 looks like.
+    conn = sqlite3.connect(path)
+    for table in ("agg_month", "agg_day", "agg_delay_wd", "agg_delay_cd"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX ix_messages_delay")
+    conn.execute("DROP INDEX ix_messages_open")
+    conn.execute("DELETE FROM schema_version WHERE version = 4")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path)
+    assert store.schema_version() == 4
+    store.close()
+    assert_same_as_raw(path)
