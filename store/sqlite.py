@@ -56,7 +56,10 @@ from store.sqlite_agg import (
     DAY_DIMS,
     DELAY_DIMS,
     MONTH_DIMS,
+    OPEN_DIMS,
+    TABLES,
     Deltas,
+    local_day,
     rebuild_from_rows,
     split_range,
 )
@@ -126,7 +129,7 @@ def _message_to_row(msg: Message) -> tuple[Any, ...]:
     return tuple(out)
 
 
-_AGG_TABLES = ("agg_month", "agg_day", "agg_delay_wd", "agg_delay_cd")
+_AGG_TABLES = TABLES
 #: Sort keys that are never NULL: no "NULLs last" term needed in either direction.
 _NOT_NULL_SORT = {"likes", "reposts", "comments", "votes"}
 #: Above this many full-text matches, a time-sorted page walks the time index.
@@ -135,6 +138,13 @@ _WALK_INDEX_ABOVE = 2000
 
 def _no_filters(filters: Filters | None) -> bool:
     return filters is None or filters == Filters()
+
+
+def _covered(filters: Filters, unit: str) -> tuple[float, float]:
+    """The [lo, hi) epoch range a summary serves for `filters` (infinite when unbounded)."""
+    covered, _ = split_range(to_epoch(filters.since), to_epoch(filters.until), unit)
+    lo, hi = covered if covered is not None else (0, 0)
+    return (-math.inf if lo is None else lo), (math.inf if hi is None else hi)
 
 
 def _locate(pairs: Sequence[tuple[int, int]], rank: int) -> tuple[int, int]:
@@ -943,14 +953,14 @@ class SQLiteStore(Store):
 
     # -- timeliness ------------------------------------------------------
     @staticmethod
-    def _sla_case(sla: Sla) -> tuple[str, list[Any]]:
+    def _sla_case(sla: Sla, column: str = "m.source") -> tuple[str, list[Any]]:
         if not sla.by_source:
             return "?", [sla.days]
         parts = " ".join("WHEN ? THEN ?" for _ in sla.by_source)
         params: list[Any] = []
         for source, days in sla.by_source.items():
             params.extend([source, int(days)])
-        return f"(CASE m.source {parts} ELSE ? END)", [*params, sla.days]
+        return f"(CASE {column} {parts} ELSE ? END)", [*params, sla.days]
 
     @staticmethod
     def _now_terms(now: datetime, sla: Sla) -> tuple[str, str, int]:
@@ -1084,18 +1094,71 @@ class SQLiteStore(Store):
     def _open_stats(
         self, group_by: str, filters: Filters | None, sla: Sla, now: datetime
     ) -> dict[str, tuple[int, int]]:
-        """Open letters and overdue ones per group, from the partial index of open letters."""
+        """Open letters and overdue ones per group: whole days from agg_open, edges from rows.
+
+        A calendar deadline falls inside a day; the letters of that day
+        posted before it are counted from the rows (a one-day range read).
+        """
         f = self._open_filters(filters)
         if f is None:
             return {}
-        where, params = self._where("", f)
+        plan = self._plan("", f, OPEN_DIMS, "day") if group_by in DELAY_DIMS else None
+        if plan is None:
+            return self._open_stats_raw(group_by, f, sla, now)
+        where, params, edges = plan
+        g = "'open'" if group_by == "status" else f"COALESCE({group_by}, '(未知)')"
+        sla_sql, sla_params = self._sla_case(sla, "source")
+        if sla.working_days:
+            over = f"wd IS NOT NULL AND (? - wd) > {sla_sql}"
+            over_params: list[Any] = [workday_ordinal(now), *sla_params]
+        else:
+            # Every letter of the day is past the deadline when the day ended by then.
+            over = (
+                f"day IS NOT NULL AND (day + 1) * 86400 - {UTC_OFFSET_S} <= ? - {sla_sql} * 86400"
+            )
+            over_params = [int(now.timestamp()), *sla_params]
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for gv, n, o in self._read(
+            f"SELECT {g}, SUM(n), SUM(CASE WHEN {over} THEN n ELSE 0 END) FROM agg_open{where} "
+            "GROUP BY 1",
+            [*over_params, *params],
+        ):
+            out[str(gv)][0] += int(n)
+            out[str(gv)][1] += int(o)
+        for edge in edges:
+            for gv, (n, o) in self._open_stats_raw(group_by, edge, sla, now).items():
+                out[gv][0] += n
+                out[gv][1] += o
+        if not sla.working_days:
+            lo, hi = _covered(f, "day")
+            stamp = int(now.timestamp())
+            for source in Source:
+                if f.source and source.value not in f.source:
+                    continue
+                cutoff = stamp - sla.for_source(source.value) * 86400
+                start = local_day(cutoff) * 86400 - UTC_OFFSET_S
+                start, end = max(start, lo), min(cutoff, hi)
+                if start >= end:
+                    continue
+                part = dataclasses.replace(
+                    f, source=(source.value,), since=from_epoch(start), until=from_epoch(end)
+                )
+                for gv, (n, _) in self._open_stats_raw(group_by, part, sla, now).items():
+                    out[gv][1] += n
+        return {gv: (n, o) for gv, (n, o) in out.items()}
+
+    def _open_stats_raw(
+        self, group_by: str, filters: Filters, sla: Sla, now: datetime
+    ) -> dict[str, tuple[int, int]]:
+        where, params = self._where("", filters)
         cond = f"{where} AND" if where else " WHERE"
         _, age, now_value = self._now_terms(now, sla)
         sla_sql, sla_params = self._sla_case(sla)
         g = "'open'" if group_by == "status" else f"COALESCE(m.{group_by}, '(未知)')"
+        hint = " INDEXED BY ix_messages_open" if group_by in DELAY_DIMS else ""
         rows = self._read(
             f"SELECT {g}, COUNT(*), SUM(m.posted_at IS NOT NULL AND {age} > {sla_sql}) "
-            f"FROM messages m INDEXED BY ix_messages_open{cond} m.status = 'open' GROUP BY 1",
+            f"FROM messages m{hint}{cond} m.status = 'open' GROUP BY 1",
             [now_value, *sla_params, *params],
         )
         return {str(gv): (int(n), int(o or 0)) for gv, n, o in rows}
@@ -1229,19 +1292,38 @@ class SQLiteStore(Store):
                 answered += self._answered_days_raw(edge, sla, now)
         for d, n in answered:
             counts[max(0, int(d))][0] += n
-        open_filters = self._open_filters(filters) if plan is not None else filters
+        open_filters = self._open_filters(filters)
         if open_filters is not None:
-            where, params = self._where("", open_filters)
-            cond = f"{where} AND" if where else " WHERE"
-            _, age, now_value = self._now_terms(now, sla)
-            hint = " INDEXED BY ix_messages_open" if plan is not None else ""
-            for d, n in self._read(
-                f"SELECT CAST({age} AS INTEGER) AS d, COUNT(*) FROM messages m{hint}{cond} "
-                "m.status = 'open' AND m.posted_at IS NOT NULL GROUP BY d",
-                [now_value, *params],
-            ):
+            # Ages in working days follow from the posted day; calendar ages
+            # need the time of day, so those are counted from the rows.
+            oplan = self._plan("", open_filters, OPEN_DIMS, "day") if sla.working_days else None
+            if oplan is None:
+                opened = self._open_ages_raw(open_filters, sla, now, plan is not None)
+            else:
+                where, params, edges = oplan
+                cond = f"{where} AND" if where else " WHERE"
+                opened = self._read(
+                    f"SELECT ? - wd AS d, SUM(n) FROM agg_open{cond} wd IS NOT NULL GROUP BY d",
+                    [workday_ordinal(now), *params],
+                )
+                for edge in edges:
+                    opened += self._open_ages_raw(edge, sla, now, True)
+            for d, n in opened:
                 counts[max(0, int(d))][1] += n
         return [(d, a, c) for d, (a, c) in sorted(counts.items())]
+
+    def _open_ages_raw(
+        self, filters: Filters, sla: Sla, now: datetime, indexed: bool
+    ) -> list[tuple[int, int]]:
+        where, params = self._where("", filters)
+        cond = f"{where} AND" if where else " WHERE"
+        _, age, now_value = self._now_terms(now, sla)
+        hint = " INDEXED BY ix_messages_open" if indexed else ""
+        return self._read(
+            f"SELECT CAST({age} AS INTEGER) AS d, COUNT(*) FROM messages m{hint}{cond} "
+            "m.status = 'open' AND m.posted_at IS NOT NULL GROUP BY d",
+            [now_value, *params],
+        )
 
     def _answered_days_raw(
         self, filters: Filters | None, sla: Sla, now: datetime

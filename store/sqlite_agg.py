@@ -13,6 +13,8 @@ Tables (schema migration 4, store/sqlite_schema.py):
   week histograms.
 * ``agg_delay_wd``: answered/closed letters per (month, source, department,
   status, reply delay in working days): timeliness and delay distribution.
+* ``agg_open``: open letters per (posted day, its working-day ordinal,
+  source, department): open and overdue counts, ages in working days.
 * ``agg_delay_cd``: the same per whole calendar days of delay
   (floor(delay_s / 86400)), with ``exact`` (delay a whole number of days)
   and the sum of delays in seconds; exact values inside one day are read
@@ -41,6 +43,8 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 MONTH_DIMS = ("source", "department", "topic", "region", "urgency", "status")
 DAY_DIMS = ("source", "topic", "status")
 DELAY_DIMS = ("source", "department", "status")
+OPEN_DIMS = ("source", "department")
+TABLES = ("agg_month", "agg_day", "agg_delay_wd", "agg_delay_cd", "agg_open")
 
 #: Row columns (store.sqlite._WRITE_COLUMNS order) a contribution is computed from.
 CONTRIB_COLUMNS = (
@@ -78,7 +82,9 @@ def contributions(values: Sequence[Any]) -> list[tuple[str, tuple[Any, ...], int
         ("agg_month", (month, source, dept, topic, region, urgency, status), 0),
         ("agg_day", (day, source, topic, status), 0),
     ]
-    if status != "open":
+    if status == "open":
+        out.append(("agg_open", (day, posted_wd, source, dept), 0))
+    else:
         wd = None if posted_wd is None or replied_wd is None else replied_wd - posted_wd
         out.append(("agg_delay_wd", (month, source, dept, status, wd), 0))
         if posted is None or replied is None:
@@ -141,7 +147,11 @@ class Deltas:
 
 
 def rebuild_from_rows(
-    conn: sqlite3.Connection, where: str = "", params: Sequence[Any] = (), sign: int = 1
+    conn: sqlite3.Connection,
+    where: str = "",
+    params: Sequence[Any] = (),
+    sign: int = 1,
+    tables: Sequence[str] = TABLES,
 ) -> None:
     """Add (sign=1) or subtract (sign=-1) the contributions of the rows matching `where`.
 
@@ -156,6 +166,7 @@ def rebuild_from_rows(
     )
     day = f"(posted_at + {UTC_OFFSET_S}) / 86400"
     answered = f"{where} AND status != 'open'" if where else "WHERE status != 'open'"
+    opened = f"{where} AND status = 'open'" if where else "WHERE status = 'open'"
     delay = "(replied_at - posted_at)"
     rem = f"(({delay} % 86400 + 86400) % 86400)"
     queries = {
@@ -173,7 +184,10 @@ def rebuild_from_rows(
             f"COALESCE(SUM({delay}), 0)",
         ),
     }
+    queries["agg_open"] = (f"{day}, posted_wd, source, department", opened, "0")
     for table, (keys, clause, total) in queries.items():
+        if table not in tables:
+            continue
         sql = f"SELECT {keys}, COUNT(*), {total} FROM messages {clause} GROUP BY {keys}"
         for row in conn.execute(sql, list(params)):
             key = tuple(row[:-2])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from store.sqlite_agg import rebuild_from_rows
+from store.sqlite_agg import TABLES, rebuild_from_rows
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -139,9 +139,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             WHERE status = 'open';
         """,
     ),
+    (
+        5,
+        "summary of open letters per posted day",
+        """
+        CREATE TABLE agg_open (
+            k TEXT PRIMARY KEY, day INTEGER, wd INTEGER, source TEXT, department TEXT,
+            n INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 #: Python steps run right after a migration's SQL, in the same transaction.
-POPULATE: dict[int, Callable[[sqlite3.Connection], None]] = {4: rebuild_from_rows}
+POPULATE: dict[int, Callable[[sqlite3.Connection], None]] = {
+    4: lambda conn: rebuild_from_rows(conn, tables=TABLES[:4]),
+    5: lambda conn: rebuild_from_rows(conn, tables=("agg_open",)),
+}
 
 LATEST_VERSION = MIGRATIONS[-1][0]

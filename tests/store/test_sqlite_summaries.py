@@ -212,14 +212,14 @@ def test_migration_from_version_3_fills_the_summaries(tmp_path):
     store.close()
     # Make it a version-3 database again: what a store written before v4 looks like.
     conn = sqlite3.connect(path)
-    for table in ("agg_month", "agg_day", "agg_delay_wd", "agg_delay_cd"):
+    for table in ("agg_month", "agg_day", "agg_delay_wd", "agg_delay_cd", "agg_open"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DROP INDEX ix_messages_delay")
     conn.execute("DROP INDEX ix_messages_open")
-    conn.execute("DELETE FROM schema_version WHERE version = 4")
+    conn.execute("DELETE FROM schema_version WHERE version >= 4")
     conn.commit()
     conn.close()
     store = SQLiteStore(path)
-    assert store.schema_version() == 4
+    assert store.schema_version() == 5
     store.close()
     assert_same_as_raw(path)
