@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import math
+import operator
 import sqlite3
 import threading
 import time
@@ -103,26 +104,47 @@ _VOLATILE_IDX = (_FETCHED_IDX, _UPDATED_IDX)
 _CONTRIB_IDX = tuple(_WRITE_COLUMNS.index(c) for c in CONTRIB_COLUMNS)
 
 
+_GET_COLUMNS = operator.attrgetter(*_COLUMNS)
+_TIME_IDX = tuple(i for i, c in enumerate(_COLUMNS) if c in _TIME_COLS)
+_LIST_IDX = tuple(i for i, c in enumerate(_COLUMNS) if c in _JSON_LIST_COLS)
+_EXTRA_IDX = _COLUMNS.index("extra")
+_PLAIN_IDX = tuple(i for i in range(len(_COLUMNS)) if i not in (*_TIME_IDX, *_LIST_IDX, _EXTRA_IDX))
+_KEPT_IDX = tuple(i for i in range(len(_COLUMNS)) if i not in _VOLATILE_IDX)
+_KEPT = operator.itemgetter(*_KEPT_IDX)
+_PLAIN_TYPES = frozenset({str, int, float, bool})
+
+
 def _row_digest(row: Sequence[Any]) -> str:
-    """Content hash of a row minus re-crawl bookkeeping: equal digest = unchanged."""
-    kept = [v for i, v in enumerate(row) if i not in _VOLATILE_IDX]
+    """Content hash of a row minus re-crawl bookkeeping: equal digest = unchanged.
+
+    The repr of the kept cells as a list: stored digests were made this way,
+    so it must not change (a re-import would count every row as updated).
+    """
+    kept = list(_KEPT(row))
     return hashlib.blake2b(repr(kept).encode(), digest_size=16).hexdigest()
 
 
 def _message_to_row(msg: Message) -> tuple[Any, ...]:
-    """The row to write: columns, index-only derived values, content digest."""
-    out: list[Any] = []
-    for name in _COLUMNS:
-        value = getattr(msg, name)
-        if name in _TIME_COLS:
-            value = to_epoch(value)
-        elif name in _JSON_LIST_COLS:
-            value = json.dumps(value, ensure_ascii=False) if value else None
-        elif name == "extra":
-            value = json.dumps(value, ensure_ascii=False, sort_keys=True) if value else None
-        elif hasattr(value, "value"):
-            value = value.value
-        out.append(value)
+    """The row to write: columns, index-only derived values, content digest.
+
+    One attrgetter call and per-kind fix-ups by position: this runs once
+    per imported message, so it is written for speed.
+    """
+    out = list(_GET_COLUMNS(msg))
+    for i in _TIME_IDX:
+        value = out[i]
+        if value is not None:
+            out[i] = int(value.timestamp())
+    for i in _LIST_IDX:
+        value = out[i]
+        out[i] = json.dumps(value, ensure_ascii=False) if value else None
+    extra = out[_EXTRA_IDX]
+    out[_EXTRA_IDX] = json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
+    for i in _PLAIN_IDX:
+        value = out[i]
+        # Enums (StrEnum is a str too) are stored by value; plain types pass.
+        if value is not None and type(value) not in _PLAIN_TYPES and hasattr(value, "value"):
+            out[i] = value.value
     out.append(_row_digest(out))
     out.append(workday_ordinal(msg.posted_at) if msg.posted_at else None)
     out.append(workday_ordinal(msg.replied_at) if msg.replied_at else None)
@@ -637,7 +659,10 @@ class SQLiteStore(Store):
         page = max(1, int(page))
         per_page = max(1, min(int(per_page), 10_000))
         where, params = self._where(query, filters)
-        total, relation, matches = self._search_total(query, filters, where, params, exact_total)
+        hint = self._rumour_hint(query, filters)
+        total, relation, matches = self._search_total(
+            query, filters, where, params, exact_total, hint
+        )
         order = self._order_by(sort, query)
         offset = (page - 1) * per_page
         if order is None:  # relevance
@@ -653,8 +678,7 @@ class SQLiteStore(Store):
             # Many full-text matches sorted by time: walking the time index and
             # probing the match set stops after one page; sorting every match
             # (what the planner picks without statistics on FTS) reads them all.
-            hint = ""
-            if matches is not None and matches > _WALK_INDEX_ABOVE:
+            if not hint and matches is not None and matches > _WALK_INDEX_ABOVE:
                 key = sort.lstrip("-+")
                 if key == "posted_at" or (key == "relevance" and not fts_query(query)):
                     hint = " INDEXED BY ix_messages_posted"
@@ -672,6 +696,7 @@ class SQLiteStore(Store):
         where: str,
         params: list[Any],
         exact: bool,
+        hint: str = "",
     ) -> tuple[int, str, int | None]:
         """(total, "eq" or "gte", full-text match count or None) for a search page.
 
@@ -697,11 +722,46 @@ class SQLiteStore(Store):
             n = self._read(f"SELECT COUNT(*) FROM messages m{where}", params)[0][0]
             return n, "eq", matches
         n = self._read(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM messages m{where} LIMIT ?)", [*params, cap + 1]
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM messages m{hint}{where} LIMIT ?)",
+            [*params, cap + 1],
         )[0][0]
         if n > cap:
             return cap, "gte", matches
         return n, "eq", matches
+
+    def _rumour_hint(self, query: str, filters: Filters | None) -> str:
+        """Read a rumour-score range by its index when it is smaller than the date range.
+
+        Without statistics on how scores and dates combine, SQLite takes the
+        date index for "score >= t in the last 30 days" and looks up every
+        message of the month (0.3 s at a million) although only a few
+        thousand score that high.  Both ranges are counted on their own
+        indexes, stopping at the smaller one, and the smaller one is read.
+        """
+        f = filters or Filters()
+        if f.min_rumour is None or (f.since is None and f.until is None) or query.strip():
+            return ""
+        limit = 50_000
+        rumour = self._read(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE rumour_score >= ? LIMIT ?)",
+            [f.min_rumour, limit],
+        )[0][0]
+        clauses, params = [], []
+        if f.since is not None:
+            clauses.append("posted_at >= ?")
+            params.append(to_epoch(f.since))
+        if f.until is not None:
+            clauses.append("posted_at < ?")
+            params.append(to_epoch(f.until))
+        dated = self._read(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE {' AND '.join(clauses)} LIMIT ?)",
+            [*params, limit],
+        )[0][0]
+        if rumour >= dated:
+            return ""
+        if f.source:
+            return " INDEXED BY ix_messages_source_rumour"
+        return " INDEXED BY ix_messages_rumour"
 
     @staticmethod
     def _order_by(sort: str, query: str) -> str | None:
@@ -842,26 +902,35 @@ class SQLiteStore(Store):
         filters: Filters | None = None,
         size: int = 20,
     ) -> dict[str, list[tuple[str, int]]]:
-        out: dict[str, list[tuple[str, int]]] = {}
         for name in fields:
             if name not in GROUP_FIELDS:
                 raise StoreError(f"cannot facet on {name!r}")
-            plan = self._plan(query, filters, MONTH_DIMS, "month") if name in MONTH_DIMS else None
-            if plan is None:
+        names = list(dict.fromkeys(fields))
+        served = [n for n in names if n in MONTH_DIMS]
+        plan = self._plan(query, filters, MONTH_DIMS, "month") if served else None
+        counts: dict[str, dict[str, int]] = {n: defaultdict(int) for n in served}
+        if plan is not None:
+            # One pass over the summary for every field: grouping by just the
+            # wanted fields folds the months away in SQL.
+            where, params, edges = plan
+            cols = ", ".join(served)
+            for row in self._read(
+                f"SELECT {cols}, SUM(n) FROM agg_month{where} GROUP BY {cols}", params
+            ):
+                n = int(row[-1])
+                for name, value in zip(served, row, strict=False):
+                    if value is not None:
+                        counts[name][str(value)] += n
+            for edge in edges:
+                for name in served:
+                    for value, n in self._facet_raw(name, "", edge, -1):
+                        counts[name][value] += n
+        out: dict[str, list[tuple[str, int]]] = {}
+        for name in fields:
+            if plan is None or name not in counts:
                 out[name] = self._facet_raw(name, query, filters, size)
                 continue
-            where, params, edges = plan
-            cond = f"{where} AND" if where else " WHERE"
-            counts: dict[str, int] = defaultdict(int)
-            for value, n in self._read(
-                f"SELECT {name}, SUM(n) FROM agg_month{cond} {name} IS NOT NULL GROUP BY {name}",
-                params,
-            ):
-                counts[str(value)] += int(n)
-            for edge in edges:
-                for value, n in self._facet_raw(name, "", edge, -1):
-                    counts[value] += n
-            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            ranked = sorted(counts[name].items(), key=lambda kv: (-kv[1], kv[0]))
             out[name] = ranked if size < 0 else ranked[:size]
         return out
 

@@ -223,3 +223,33 @@ def test_migration_from_version_3_fills_the_summaries(tmp_path):
     assert store.schema_version() == 5
     store.close()
     assert_same_as_raw(path)
+
+
+def test_rumour_pages_read_the_smaller_index_with_the_same_answer(tmp_path):
+    """Score >= t within dates: the rumour index or the date index, same page and total."""
+    store = SQLiteStore(tmp_path / "r.db")
+    store.upsert_many(make(1500, seed=8))
+    try:
+        rows = list(store.iter_messages())
+        for since_days, source in ((30, ()), (400, ()), (30, ("weibo",))):
+            f = Filters(
+                min_rumour=0.9, since=NOW - timedelta(days=since_days), until=NOW, source=source
+            )
+            assert store._rumour_hint("", f) != "" or since_days == 30
+            expected = sorted(
+                (
+                    m
+                    for m in rows
+                    if m.rumour_score is not None
+                    and m.rumour_score >= 0.9
+                    and m.posted_at is not None
+                    and f.since <= m.posted_at < f.until
+                    and (not source or m.source.value in source)
+                ),
+                key=lambda m: (-m.rumour_score, m.id),
+            )
+            got = store.search(filters=f, sort="-rumour_score", per_page=100)
+            assert got.total == len(expected) and got.total_relation == "eq"
+            assert [m.id for m in got.hits] == [m.id for m in expected[:100]]
+    finally:
+        store.close()
