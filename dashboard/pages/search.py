@@ -118,15 +118,21 @@ def render(ctx: DashContext, view: ViewState) -> tuple:
         box = c.error_box(f"检索失败：{exc}", f"{NAME}-error")
         return view.to_query(), "", box, "", True, True, "/export.xlsx", "/export.csv"
     pages = max(1, -(-result.total // per_page))
+    # A common word under filters is counted only up to store.search_total_cap:
+    # then the total is a lower bound ("gte") and there may be pages beyond it.
+    exact = getattr(result, "total_relation", "eq") == "eq"
     export_query = view.with_(page=1, sort="").to_query()
-    summary = f"共 {result.total} 条" + (f"，关键词「{view.q}」" if view.q else "")
+    summary = (f"共 {result.total} 条" if exact else f"超过 {result.total} 条") + (
+        f"，关键词「{view.q}」" if view.q else ""
+    )
+    last = view.page >= pages if exact else not result.hits
     return (
         view.to_query(),
         summary,
         _hits(result.hits, view.q),
-        f" 第 {min(view.page, pages)} / {pages} 页 ",
+        f" 第 {min(view.page, pages) if exact else view.page} / {pages}{'' if exact else '+'} 页 ",
         view.page <= 1,
-        view.page >= pages,
+        last,
         "/export.xlsx" + export_query,
         "/export.csv" + export_query,
     )

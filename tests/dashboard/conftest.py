@@ -119,7 +119,16 @@ def filled_store(sqlite_store):
 def dash_settings(tmp_path):
     from govpulse.settings import load
 
-    return load(env={}, cli={"data_dir": str(tmp_path / "data"), "dashboard.page_size": "10"})
+    # No background warmer: tests call the warm-up directly (test_cache.py), and a
+    # thread still computing after a test's store is closed would outlive it.
+    return load(
+        env={},
+        cli={
+            "data_dir": str(tmp_path / "data"),
+            "dashboard.page_size": "10",
+            "dashboard.warm_seconds": "0",
+        },
+    )
 
 
 @pytest.fixture
