@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from govpulse import importer, tagging
 from govpulse.context import AppContext
 from govpulse.importer import ImportError_, import_file, load_saved_mapping
 from govpulse.schema import Message, Source
-from store.base import StoreError, UpsertStats
+from store.base import StoreError
 
 _SHOW = 20  # problems printed; the rest go to --errors FILE
 
@@ -64,7 +65,7 @@ def _parse_map(items: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="Tag topic/urgency/rumour with the installed models.",
 )
-@click.option("--batch", default=1000, show_default=True, help="Messages per store write.")
+@click.option("--batch", default=1000, show_default=True, help="Messages classified at a time.")
 @click.pass_obj
 def import_cmd(
     app: AppContext,
@@ -101,32 +102,37 @@ def import_cmd(
 
     tagger = tagging.load_tagger(app.settings) if classify else None
     store = app.store()
-    stats = UpsertStats()
     problems: list[tuple[int, str, str]] = []  # (row, kind, reason)
     total = 0
-    pending: list[Message] = []
 
-    def flush() -> None:
-        nonlocal stats
-        tagging.tag(tagger, pending)
-        try:
-            stats += store.upsert_many(pending)
-        except StoreError as exc:
-            raise click.ClickException(f"store failed after {total} rows: {exc}") from None
-        pending.clear()
+    def tagged() -> Iterator[Message]:
+        """Rows as messages, tagged `batch` at a time, streamed into one store write.
+
+        One `upsert_many` call over the whole file lets the store prepare
+        the next transaction while SQLite writes the last one.
+        """
+        nonlocal total
+        pending: list[Message] = []
+        for number, msg, warnings, error in progress:
+            total = number
+            if error:
+                problems.append((number, "skipped", error))
+                continue
+            problems.extend((number, "warning", w) for w in warnings)
+            pending.append(msg)  # type: ignore[arg-type]
+            if len(pending) >= batch:
+                tagging.tag(tagger, pending)
+                yield from pending
+                pending = []
+        if pending:
+            tagging.tag(tagger, pending)
+            yield from pending
 
     progress = tqdm(rows, desc="import", unit=" rows", file=sys.stderr, disable=None)
-    for number, msg, warnings, error in progress:
-        total = number
-        if error:
-            problems.append((number, "skipped", error))
-            continue
-        problems.extend((number, "warning", w) for w in warnings)
-        pending.append(msg)  # type: ignore[arg-type]
-        if len(pending) >= batch:
-            flush()
-    if pending:
-        flush()
+    try:
+        stats = store.upsert_many(tagged())
+    except StoreError as exc:
+        raise click.ClickException(f"store failed after {total} rows: {exc}") from None
     progress.close()
     for msg_id, reason in stats.failed:
         problems.append((0, "skipped", f"{msg_id}: {reason}"))

@@ -113,3 +113,21 @@ def test_search_stats_export(run, tmp_path):
     run("export", "out.xlsx", "-q", "供暖")
     assert pd.read_excel(tmp_path / "out.xlsx").title.tolist() == ["小区供暖不足"]
     assert "--set" not in run("settings", "--all").output
+
+
+def test_import_streams_many_transactions_with_exact_counts(run, tmp_path):
+    """A file larger than a store batch goes through one pipelined upsert_many call."""
+    rows = [
+        {"留言编号": f"L{i}", "留言主题": f"主题{i}", "留言详情": f"小区供暖问题{i}",
+         "留言时间": f"2024-01-{1 + i % 28:02d} 10:00:00"}
+        for i in range(130)
+    ]  # fmt: skip
+    rows.append(dict(rows[7]))  # a repeat of an earlier row, several batches later
+    pd.DataFrame(rows).to_csv(tmp_path / "many.csv", index=False)
+    args = ("import", str(tmp_path / "many.csv"), "--no-classify", "--batch", "20")
+    result = run("--set", "store.batch_size=25", *args)
+    assert "131 rows: 130 new, 0 updated, 1 unchanged" in result.output
+    store = SQLiteStore(run.db)
+    assert store.count() == store.count("供暖") == 130
+    assert store.check_summaries() == []
+    store.close()

@@ -253,3 +253,21 @@ def test_rumour_pages_read_the_smaller_index_with_the_same_answer(tmp_path):
             assert [m.id for m in got.hits] == [m.id for m in expected[:100]]
     finally:
         store.close()
+
+
+def test_pipelined_batches_see_ids_written_by_the_batch_before(tmp_path):
+    """Batch N+1 is prepared while batch N is written: a repeated id must still merge."""
+    store = SQLiteStore(tmp_path / "p.db", batch_size=10)
+    try:
+        first = make(25, seed=4)
+        later = make(25, seed=4)
+        for m in later[:12]:
+            m.topic = "交通运输"  # changed on the second sighting
+        # Each message again right after its first batch: adjacent batches share ids.
+        stream = first[:10] + later[:10] + first[10:20] + later[10:20] + first[20:] + later[20:]
+        stats = store.upsert_many(stream)
+        assert (stats.inserted, stats.updated, stats.unchanged) == (25, 12, 13)
+        assert store.count() == 25 and store.check_summaries() == []
+        assert store.facets(["topic"])["topic"][0] == ("交通运输", 12)
+    finally:
+        store.close()
