@@ -156,6 +156,8 @@ _AGG_TABLES = TABLES
 _NOT_NULL_SORT = {"likes", "reposts", "comments", "votes"}
 #: Above this many full-text matches, a time-sorted page walks the time index.
 _WALK_INDEX_ABOVE = 2000
+#: Above this many best-scored candidates a relevance page joins every match instead.
+_RELEVANCE_MAX = 50_000
 
 
 def _no_filters(filters: Filters | None) -> bool:
@@ -666,14 +668,7 @@ class SQLiteStore(Store):
         order = self._order_by(sort, query)
         offset = (page - 1) * per_page
         if order is None:  # relevance
-            match = fts_query(query)
-            sql = (
-                f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m "
-                "JOIN (SELECT rowid AS r, bm25(messages_fts) AS score FROM messages_fts "
-                "WHERE messages_fts MATCH ?) f ON f.r = m.rowid"
-                f"{where} ORDER BY f.score, m.id LIMIT ? OFFSET ?"
-            )
-            rows = self._read(sql, [match, *params, per_page, offset])
+            rows = self._relevance_page(query, filters, per_page, offset)
         else:
             # Many full-text matches sorted by time: walking the time index and
             # probing the match set stops after one page; sorting every match
@@ -688,6 +683,64 @@ class SQLiteStore(Store):
             )
             rows = self._read(sql, [*params, per_page, offset])
         return SearchResult(total, [_row_to_message(r) for r in rows], page, per_page, relation)
+
+    def _relevance_page(
+        self, query: str, filters: Filters | None, per_page: int, offset: int
+    ) -> list[tuple[Any, ...]]:
+        """One page by bm25 then id, joining only the best-scored matches to their rows.
+
+        Scoring every match is unavoidable (FTS5 has no top-k pruning), but
+        joining every match to its row to break ties by id doubled the cost
+        for common words.  The best `limit` scores are taken from the
+        full-text index alone; the last score's tie group is dropped (it may
+        continue past the limit), so what remains is exactly the head of the
+        global order.  If too few of those pass the filters, the limit grows;
+        past _RELEVANCE_MAX it is the one joined query, as before.
+        """
+        match = fts_query(query)
+        need = offset + per_page
+        cols = ", ".join("m." + c for c in _COLUMNS)
+        where, params = self._where("", filters)  # candidates already match the query
+        limit = max(4 * need, 200)
+        while limit <= _RELEVANCE_MAX:
+            cands = self._read(
+                "SELECT rowid, bm25(messages_fts) AS s FROM messages_fts "
+                "WHERE messages_fts MATCH ? ORDER BY s LIMIT ?",
+                [match, limit],
+            )
+            complete = len(cands) < limit
+            if not complete:
+                cut = cands[-1][1]
+                cands = [c for c in cands if c[1] < cut]
+            score = dict(cands)
+            found: list[tuple[float, str, tuple[Any, ...]]] = []
+            joiner = " AND " if where else " WHERE "
+            for start in range(0, len(cands), 500):
+                chunk = [r for r, _ in cands[start : start + 500]]
+                marks = ", ".join("?" * len(chunk))
+                for row in self._read(
+                    f"SELECT m.rowid, {cols} FROM messages m{where}{joiner}m.rowid IN ({marks})",
+                    [*params, *chunk],
+                ):
+                    found.append((score[row[0]], row[1], row[1:]))
+            if complete or len(found) >= need:
+                found.sort(key=lambda f: (f[0], f[1]))
+                return [f[2] for f in found[offset:need]]
+            limit *= 8
+        where, params = self._where(query, filters)
+        return self._relevance_full(query, where, params, per_page, offset)
+
+    def _relevance_full(
+        self, query: str, where: str, params: list[Any], per_page: int, offset: int
+    ) -> list[tuple[Any, ...]]:
+        """The page by bm25 then id in one joined query (every match joined to its row)."""
+        sql = (
+            f"SELECT {', '.join('m.' + c for c in _COLUMNS)} FROM messages m "
+            "JOIN (SELECT rowid AS r, bm25(messages_fts) AS score FROM messages_fts "
+            "WHERE messages_fts MATCH ?) f ON f.r = m.rowid"
+            f"{where} ORDER BY f.score, m.id LIMIT ? OFFSET ?"
+        )
+        return self._read(sql, [fts_query(query), *params, per_page, offset])
 
     def _search_total(
         self,

@@ -271,3 +271,33 @@ def test_pipelined_batches_see_ids_written_by_the_batch_before(tmp_path):
         assert store.facets(["topic"])["topic"][0] == ("交通运输", 12)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("limit", [50_000, 0])
+def test_relevance_pages_equal_the_joined_query(tmp_path, monkeypatch, limit):
+    """Best-scored candidates first, then rows: the same pages as joining every match.
+
+    The bodies repeat a few phrases, so bm25 ties are many and the id
+    tie-break decides; limit 0 forces the joined fallback itself.
+    """
+    import store.sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "_RELEVANCE_MAX", limit)
+    store = SQLiteStore(tmp_path / "rel.db")
+    store.upsert_many(make(1200, seed=6))
+    try:
+        cases = [
+            ("供暖", Filters()),
+            ("工资", Filters.make(source="weibo")),
+            ("噪音 扰民", Filters.make(department="教育局", status="open")),
+            ("标题", Filters(since=NOW - timedelta(days=60))),
+        ]
+        for query, f in cases:
+            where, params = store._where(query, f)
+            for per_page, page in ((20, 1), (7, 3), (50, 9), (500, 1)):
+                offset = (page - 1) * per_page
+                got = store.search(query, f, sort="relevance", page=page, per_page=per_page)
+                expected = store._relevance_full(query, where, params, per_page, offset)
+                assert [m.id for m in got.hits] == [r[0] for r in expected], (query, page)
+    finally:
+        store.close()
