@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", sans-serif'
 SOURCE_NAMES = {"weibo": "微博", "mailbox": "领导信箱", "forum": "论坛"}
 STATUS_NAMES = {"open": "待回复", "answered": "已回复", "closed": "已办结"}
+
+
+# The white template as the process default rather than ``template=`` per
+# figure: plotly applies its default template from an already validated copy
+# (~0.5 ms), while naming a template validates and deep-copies it again
+# (~15-20 ms a figure, a third of a warm page load).  Only the dashboard
+# draws Plotly figures in its process.
+pio.templates.default = "plotly_white"
 
 
 def _base(title: str, height: int = 320) -> go.Figure:
@@ -21,7 +30,6 @@ def _base(title: str, height: int = 320) -> go.Figure:
         font={"family": FONT, "size": 12},
         height=height,
         margin={"l": 50, "r": 20, "t": 45, "b": 40},
-        template="plotly_white",
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
