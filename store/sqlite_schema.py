@@ -149,6 +149,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        6,
+        "drop the open-letters index: agg_open serves what it did",
+        # ix_messages_status_posted(status, posted_at) reads the rest (edges,
+        # calendar ages); one index fewer to maintain on every import.
+        "DROP INDEX IF EXISTS ix_messages_open;",
+    ),
 ]
 
 #: Python steps run right after a migration's SQL, in the same transaction.
