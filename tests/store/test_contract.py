@@ -297,3 +297,22 @@ def test_delete_before(loaded):
     assert loaded.count("供暖") == sum(
         "供暖" in (m.title + m.body) for m in MESSAGES if m.posted_at >= cutoff
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [("", Filters()), ("供暖", Filters()), ("", Filters(min_rumour=0.2)),
+     ("工资", Filters.make(source=["mailbox", "forum"]))],
+)  # fmt: skip
+def test_search_totals_are_exact_or_an_honest_lower_bound(loaded, query, filters):
+    """Above store.search_total_cap a total may be "at least"; exact_total always counts."""
+    loaded.search_total_cap = 30
+    exact = loaded.count(query, filters)
+    got = loaded.search(query, filters, per_page=5)
+    if got.total_relation == "eq":
+        assert got.total == exact and got.total_is_exact
+    else:
+        assert got.total_relation == "gte" and got.total == 30 < exact
+    full = loaded.search(query, filters, per_page=5, exact_total=True)
+    assert (full.total, full.total_relation) == (exact, "eq")
+    assert [m.id for m in full.hits] == [m.id for m in got.hits]
