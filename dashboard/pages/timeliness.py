@@ -162,10 +162,10 @@ def render_charts(ctx: DashContext, view: ViewState) -> tuple:
     sla = _sla(ctx, view)
     filters = view.filters()
     unit = "个工作日" if sla.working_days else "天"
-    df, curve, trend = ctx.run_parallel(
+    df, curve_figure, trend_figure = ctx.run_parallel(
         lambda: _table(ctx, view),
-        lambda: ctx.query(queries.survival, filters, sla, ctx.time_bucket(), clocked=True),
-        lambda: ctx.query(queries.answer_trend, filters),
+        lambda: ctx.query(_survival, filters, sla, ctx.time_bucket(), unit, clocked=True),
+        lambda: ctx.query(_answer_trend, filters),
     )
     by_source = "，".join(f"{c.SOURCE_NAMES.get(k, k)} {v}{unit}" for k, v in sla.by_source.items())
     note = (
@@ -182,9 +182,19 @@ def render_charts(ctx: DashContext, view: ViewState) -> tuple:
         view.to_query(),
         note,
         figures.timeliness_ranking(ranked, sla.days, unit),
-        figures.survival(curve, sla.days, unit),
-        figures.answer_trend(trend),
+        curve_figure,
+        trend_figure,
     )
+
+
+# Drawn with their query, cached as one unit (see overview._volume).
+def _survival(store, filters, sla: Sla, now, unit: str) -> dict:
+    curve = queries.survival(store, filters, sla, now)
+    return figures.survival(curve, sla.days, unit).to_plotly_json()
+
+
+def _answer_trend(store, filters) -> dict:
+    return figures.answer_trend(queries.answer_trend(store, filters)).to_plotly_json()
 
 
 def render_table(ctx: DashContext, view: ViewState, page: int, sort_by) -> tuple[list[dict], int]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from datetime import timedelta
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from dashboard import export, figures, queries
@@ -54,6 +56,13 @@ def test_url_state_round_trip_and_errors():
     )
 
 
+def _array(value):
+    """A figure dict's array: plain list, or plotly's base64 typed array."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
 def test_overview_counts_match_the_store(dash_ctx, filled_store):
     out = overview.render(dash_ctx, ViewState())
     start = NOW.replace(hour=0, minute=0, second=0)
@@ -67,8 +76,8 @@ def test_overview_counts_match_the_store(dash_ctx, filled_store):
     assert out[2] == str(sum(1 for m in today if m.urgency in ("特急", "紧急")))
     assert out[3] == str(sum(1 for m in today if (m.rumour_score or 0) >= 0.5))
     assert out[4] == str(filled_store.count(filters=Filters(status=("open",))))
-    by_source = out[5]
-    assert sum(sum(t.y) for t in by_source.data) == filled_store.count()
+    by_source = out[5]  # a figure dict, cached with its query (arrays as plotly's typed arrays)
+    assert sum(int(_array(t["y"]).sum()) for t in by_source["data"]) == filled_store.count()
     assert "噪音扰民" in str(overview.render_terms(dash_ctx, ViewState()))
     crawl = str(out[8])
     assert "captcha: 验证码页面" in crawl and "需处理" in crawl
@@ -102,7 +111,7 @@ def test_timeliness_keeps_open_letters_and_sorts_server_side(dash_ctx, filled_st
 
 def test_timeliness_charts_survival_and_overdue(dash_ctx, filled_store):
     _search_str, note, ranking, _surv, trend = timeliness.render_charts(dash_ctx, ViewState())
-    assert "15个工作日" in note and ranking.data and trend.data
+    assert "15个工作日" in note and ranking.data and trend["data"]
     curve = queries.survival(filled_store, Filters(), dash_ctx.sla(), NOW)
     assert curve["days"].iloc[0] == 0 and curve["unanswered"].is_monotonic_decreasing
     assert curve["unanswered"].iloc[-1] > 0  # open letters are censored, so the curve never hits 0
