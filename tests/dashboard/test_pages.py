@@ -206,6 +206,20 @@ def test_search_pages_highlights_and_export_links(dash_ctx, filled_store):
     assert "没有找到" in str(empty[2])
 
 
+def test_search_with_a_capped_total_says_at_least_and_keeps_paging(dash_ctx, monkeypatch):
+    real = dash_ctx.store().search
+
+    def capped(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.total, result.total_relation = 12, "gte"
+        return result
+
+    monkeypatch.setattr(dash_ctx.store(), "search", capped)
+    out = search.render(dash_ctx, parse("?q=噪音扰民&page=2"))
+    assert out[1].startswith("超过 12 条") and "第 2 / 2+ 页" in out[3]
+    assert out[5] is False  # more pages may follow a lower bound
+
+
 def test_export_csv_and_xlsx_are_complete_and_formula_safe(filled_store):
     rows = list(queries.iter_export_rows(filled_store, "", Filters(), 10_000))
     assert len(rows) == filled_store.count()
