@@ -289,3 +289,28 @@ def info_cmd(app: AppContext) -> None:
         click.echo(f"{key}: {value}")
     if "error" in info:
         sys.exit(1)
+
+
+@store_group.command("summaries")
+@click.option("--rebuild", is_flag=True, help="Recount the summary tables from the rows.")
+@click.pass_obj
+def summaries_cmd(app: AppContext, rebuild: bool) -> None:
+    """Check the embedded store's summary tables against a recount (exit 1 on a difference).
+
+    The summaries are kept in the writing transaction, so a difference
+    means a bug or a hand edit of the database; --rebuild repairs it.
+    """
+    store = _app_store(app)
+    from store.sqlite import SQLiteStore
+
+    if not isinstance(store, SQLiteStore):
+        raise click.UsageError(f"{app.store_url} has no summary tables (SQLite stores only)")
+    if rebuild:
+        store.rebuild_summaries()
+        click.echo("summary tables recounted from the rows")
+    problems = store.check_summaries()
+    for line in problems[:20]:
+        click.echo(line)
+    click.echo(f"{len(problems)} differences")
+    if problems:
+        sys.exit(1)

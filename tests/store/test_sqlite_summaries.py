@@ -301,3 +301,21 @@ def test_relevance_pages_equal_the_joined_query(tmp_path, monkeypatch, limit):
                 assert [m.id for m in got.hits] == [r[0] for r in expected], (query, page)
     finally:
         store.close()
+
+
+def test_store_summaries_command_checks_and_rebuilds(tmp_path):
+    from click.testing import CliRunner
+
+    from govpulse.cli import main
+
+    path = tmp_path / "cli.db"
+    store = SQLiteStore(path)
+    store.upsert_many(make(80))
+    conn = store._conn()
+    conn.execute("UPDATE agg_day SET n = n + 5 WHERE k = (SELECT MIN(k) FROM agg_day)")
+    store.close()
+    args = ["--store", f"sqlite:///{path}", "--set", f"data_dir={tmp_path}", "store", "summaries"]
+    broken = CliRunner().invoke(main, args)
+    assert broken.exit_code == 1 and "1 differences" in broken.output
+    fixed = CliRunner().invoke(main, [*args, "--rebuild"])
+    assert fixed.exit_code == 0 and "0 differences" in fixed.output, fixed.output
