@@ -246,7 +246,13 @@ class DashContext:
             if self._terms is None or self._terms_pid != os.getpid():
                 source = self.store_source
                 namespace = source if isinstance(source, str) else getattr(source, "url", "")
-                self._terms = TermIndex(self.cache_path(), namespace=str(namespace or id(source)))
+                # Days are re-read for age by the warmer (`refresh`), never inside a
+                # user's request (they would all come due at once).
+                self._terms = TermIndex(
+                    self.cache_path(),
+                    namespace=str(namespace or id(source)),
+                    age_in_queries=float(self.settings["dashboard.warm_seconds"]) <= 0,
+                )
                 self._terms_pid = os.getpid()
             return self._terms
 

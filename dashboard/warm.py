@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
+from dashboard.cache import store_marker
 from dashboard.context import DashContext
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,13 @@ def warm_defaults(ctx: DashContext) -> float:
 
     started = time.perf_counter()
     plain = parse("")
+    today = ctx.now().date()
     steps = (
+        # Kept rising-term days older than an hour are re-read here, in the
+        # background, so edits that keep a day's count show (56 days: the 7 d window).
+        lambda: ctx.terms().refresh(
+            ctx.store(), today - timedelta(days=56), today, marker=store_marker(ctx.store())
+        ),
         lambda: overview.layout(ctx, plain),
         lambda: overview.render(ctx, overview.default_view(ctx, plain)),
         lambda: overview.render_terms(ctx, plain),

@@ -419,10 +419,14 @@ class TermIndex:
         namespace: str = "",
         max_age: timedelta = timedelta(hours=1),
         keep_days: int = 120,
+        age_in_queries: bool = True,
     ) -> None:
         self.path = Path(path) if path else None
         self.namespace = namespace
         self.max_age = max_age
+        #: False: only `refresh` re-reads days for age, so a query never pays
+        #: for re-reading every day at once when they all reach max_age together.
+        self.age_in_queries = age_in_queries
         self.keep_days = keep_days
         self._lock = threading.Lock()
         self._days: dict[date, _Day] = {}
@@ -506,14 +510,14 @@ class TermIndex:
         self._counts_marker = marker
         return self._counts
 
-    def _day(self, store: Store, day: date, count: int) -> _Day:
+    def _day(self, store: Store, day: date, count: int, check_age: bool = True) -> _Day:
         from store.base import Filters
 
         entry = self._days.get(day)
         if entry is None:
             entry = self._load(day)
         fresh = time.time() - self.max_age.total_seconds()
-        if entry is None or entry.count != count or entry.built < fresh:
+        if entry is None or entry.count != count or (check_age and entry.built < fresh):
             span = Filters(since=_day_start(day), until=_day_start(day + timedelta(days=1)))
             messages = store.iter_messages(filters=span) if count else ()
             entry = _build_day(day, messages, entry)
@@ -543,10 +547,11 @@ class TermIndex:
         days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
         with self._lock:
             before = self.builds
-            counts = self._store_counts(store, days, marker)
-            for d in days:
-                self._day(store, d, counts.get(d, 0))
-            return self.builds - before
+            counts = dict(self._store_counts(store, days, marker))
+        for d in days:  # the lock per day: queries in other threads go on meanwhile
+            with self._lock:
+                self._day(store, d, counts.get(d, 0), check_age=True)
+        return self.builds - before
 
     # -- the query ---------------------------------------------------------------------
     def rising(
@@ -589,7 +594,9 @@ class TermIndex:
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         with self._lock:
             counts = self._store_counts(store, days, marker)
-            entries = [self._day(store, d, counts.get(d, 0)) for d in days]
+            entries = [
+                self._day(store, d, counts.get(d, 0), check_age=self.age_in_queries) for d in days
+            ]
             self._prune(days[-1])
             terms = self._terms
             vocab_size = len(terms)

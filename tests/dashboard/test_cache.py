@@ -186,3 +186,16 @@ def test_warm_defaults_fills_the_cache(dash_ctx):
     # The default rising terms now come from the cache: no day is re-read.
     assert not hot.rising(dash_ctx, F()).empty
     assert dash_ctx.terms().builds == built
+
+
+def test_days_are_re_read_for_age_only_by_refresh(filled_store, tmp_path):
+    index = TermIndex(tmp_path / "c.db", namespace="t", age_in_queries=False)
+    first = _facts(index.rising(filled_store, NOW, limit=0))
+    built = index.builds
+    for entry in index._days.values():
+        entry.built -= 7200  # every kept day is now two hours old
+    assert _facts(index.rising(filled_store, NOW, limit=0)) == first
+    assert index.builds == built  # a query does not pay for re-reading old days
+    start = NOW.date() - timedelta(days=8)
+    assert index.refresh(filled_store, start, NOW.date()) == 9  # the warmer does
+    assert _facts(index.rising(filled_store, NOW, limit=0)) == first
