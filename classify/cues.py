@@ -324,6 +324,15 @@ REFUTATION_CUES: tuple[str, ...] = (
 
 
 _SPACE_RE = re.compile(r"\s")
+#: Every lexicon above; one Aho-Corasick automaton finds all their cues in one pass.
+LEXICONS: tuple[tuple[str, ...], ...] = (
+    CRITICAL_CUES,
+    CRITICAL_HEAD_CUES,
+    URGENT_CUES,
+    LOW_CUES,
+    RUMOUR_CUES,
+    REFUTATION_CUES,
+)
 
 
 @lru_cache(maxsize=4096)
@@ -339,6 +348,34 @@ def flatten(text: str) -> str:
     return flat
 
 
+class _Automaton:
+    """All cues of :data:`LEXICONS` in one automaton, and each lexicon's cue order."""
+
+    def __init__(self) -> None:
+        import ahocorasick_rs
+
+        words = sorted({c for lex in LEXICONS for c in lex if c})
+        self.automaton = ahocorasick_rs.AhoCorasick(words)
+        # Keyed by id(): hashing a 60-cue tuple per look-up would cost more than the scan.
+        self.order = {id(lex): {c: k for k, c in enumerate(lex)} for lex in LEXICONS}
+        self.sets = {id(lex): frozenset(lex) for lex in LEXICONS}
+        self.lexicons = LEXICONS  # keeps the ids above valid
+
+    def found(self, flat: str) -> frozenset[str]:
+        """Every cue (of any lexicon) occurring in flat, overlaps included."""
+        return frozenset(self.automaton.find_matches_as_strings(flat, overlapping=True))
+
+
+@lru_cache(maxsize=1)
+def _automaton() -> _Automaton:
+    return _Automaton()
+
+
+@lru_cache(maxsize=16384)
+def _found(flat: str) -> frozenset[str]:
+    return _automaton().found(flat)
+
+
 @lru_cache(maxsize=64)
 def _any_cue(cues: tuple[str, ...]) -> re.Pattern[str] | None:
     """One pattern matching any cue of a lexicon (None for a lexicon with an empty cue)."""
@@ -347,23 +384,46 @@ def _any_cue(cues: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(c) for c in sorted(cues, key=len, reverse=True)))
 
 
-@lru_cache(maxsize=16384)
 def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
-    """All cues of a lexicon found in a flattened text, in lexicon order (cached).
+    """All cues of a lexicon found in a flattened text, in lexicon order.
 
-    Most texts contain no cue of a given lexicon; one regex search says so
-    (about 5x cheaper than testing each cue) before the cues are tested.
+    For the lexicons of this module one Aho-Corasick pass per text (cached)
+    finds the cues of all of them at once, about 6x cheaper than a regex
+    search per lexicon; the few cues found are then put in lexicon order.
+    Any other tuple of cues is tested directly.
     """
+    auto = _automaton()
+    order = auto.order.get(id(cues))
+    if order is not None:
+        found = _found(flat)
+        if not found:
+            return ()
+        get = order.get
+        mine = [c for c in found if c in order]
+        if len(mine) > 1:
+            mine.sort(key=get)  # type: ignore[arg-type]
+        return tuple(mine)
     pattern = _any_cue(cues)
     if pattern is not None and pattern.search(flat) is None:
         return ()
-    return tuple([c for c in cues if c in flat])  # a list comprehension is faster here
+    return tuple([c for c in cues if c in flat])
+
+
+def counts(flat: str, lexicons: tuple[tuple[str, ...], ...]) -> list[int]:
+    """Number of distinct cues of each lexicon in a flattened text (``len(hits(...))`` each)."""
+    auto = _automaton()
+    if all(id(lex) in auto.sets for lex in lexicons):
+        found = _found(flat)
+        if not found:
+            return [0] * len(lexicons)
+        return [len(found & auto.sets[id(lex)]) for lex in lexicons]
+    return [len(hits(flat, lex)) for lex in lexicons]
 
 
 def clear_caches() -> None:
     """Forget cached texts (the tagger calls this per batch, so memory stays bounded)."""
     flatten.cache_clear()
-    hits.cache_clear()
+    _found.cache_clear()
 
 
 def find(text: str, cues: Iterable[str], limit: int = 5) -> list[str]:

@@ -30,7 +30,7 @@ def decide_urgency(
     col = {c: k for k, c in enumerate(classes)}
     level = str(classes[int(np.argmax(proba))])
     head = cues.flatten(text)[: cues.HEAD_CHARS]
-    head_hits = [c for c in cues.CRITICAL_HEAD_CUES if c in head][:3]
+    head_hits = list(cues.hits(head, cues.CRITICAL_HEAD_CUES)[:3])
     critical = cues.find(text, cues.CRITICAL_CUES, 3)
     urgent = cues.find(text, cues.URGENT_CUES, 3)
     low = cues.find(text, cues.LOW_CUES, 2)

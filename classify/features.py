@@ -26,11 +26,9 @@ def _as_texts(x: object) -> list[str]:
 
 
 def _group_counts(texts: list[str], groups: tuple[tuple[str, ...], ...]) -> sp.csr_matrix:
-    rows = []
-    for text in texts:
-        flat = cues.flatten(text)
-        rows.append([np.log1p(len(cues.hits(flat, group))) for group in groups])
-    return sp.csr_matrix(np.asarray(rows, dtype=np.float64).reshape(len(texts), len(groups)))
+    flatten, count = cues.flatten, cues.counts
+    found = np.asarray([count(flatten(t), groups) for t in texts], dtype=np.float64)
+    return sp.csr_matrix(np.log1p(found.reshape(len(texts), len(groups))))
 
 
 def urgency_cue_counts(x: object) -> sp.csr_matrix:
@@ -56,6 +54,13 @@ def to_float(x: object) -> np.ndarray:
     arr = np.asarray(x, dtype=object)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
+    try:  # numbers, None and numeric strings: one C loop (same float() per cell)
+        out = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
+    else:
+        out[np.isnan(out)] = 0.0
+        return out
     out = np.zeros(arr.shape, dtype=np.float64)
     for idx, value in np.ndenumerate(arr):
         if isinstance(value, str):

@@ -32,9 +32,9 @@ import sklearn
 
 from classify import cues
 from classify.decide import adjust_rumour, decide_urgency
+from classify.hashing import shared_batch, useful_columns
 from classify.modelio import ModelUnavailable, load_model, model_path
 from classify.pipelines import RUMOUR_META, TASKS
-from classify.shared import FeatureCache, fast_models
 from classify.text import prepare
 from govpulse.schema import Message, Source, Topic, Urgency
 
@@ -96,8 +96,8 @@ class Tagger:
         self.models = dict(models)
         self.cards = dict(cards or {})
         self.config = config or TaggerConfig()
-        # One n-gram analysis per message shared by the three models (classify.shared).
-        self._shared, self._fast = fast_models(self.models)
+        # Columns any model reads: the shared n-gram count of a batch skips the rest.
+        self._useful = useful_columns(list(self.models.values()))
 
     # -- loading -----------------------------------------------------------
     @classmethod
@@ -173,26 +173,18 @@ class Tagger:
         if not live:
             return out
         live_tokens = [tokens[i] for i in live]
-        cache = self._shared.transform(live_tokens) if self._shared is not None else None
-        self._topic(live, live_tokens, cache, out)
-        self._urgency(live, live_tokens, cache, out)
-        rum_pos = [k for k, i in enumerate(live) if rows[i].get("rumour")]
-        if rum_pos:
-            rum = [live[k] for k in rum_pos]
-            self._rumour(
-                rum,
-                [live_tokens[k] for k in rum_pos],
-                [rows[i] for i in rum],
-                cache.subset(rum_pos) if cache is not None and len(rum_pos) < len(live) else cache,
-                out,
-            )
+        # The three models' HashedNgrams steps share one n-gram count per batch.
+        with shared_batch(live_tokens, self._useful):
+            self._topic(live, live_tokens, out)
+            self._urgency(live, live_tokens, out)
+            rum = [i for i in live if rows[i].get("rumour")]
+            if rum:
+                self._rumour(rum, [tokens[i] for i in rum], [rows[i] for i in rum], out)
         return out
 
-    def _topic(
-        self, idx: list[int], texts: list[str], cache: FeatureCache | None, out: list[Tagging]
-    ) -> None:
-        model = self._fast["topic"]
-        proba = model.predict_proba(cache, texts)
+    def _topic(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
+        model = self.models["topic"]
+        proba = model.predict_proba(texts)
         classes = [str(c) for c in model.classes_]
         best = proba.argmax(axis=1)
         for i, b, p in zip(idx, best, proba[np.arange(len(idx)), best], strict=True):
@@ -200,11 +192,9 @@ class Tagger:
             out[i].topic_score = score
             out[i].topic = classes[b] if score >= self.config.floor else None
 
-    def _urgency(
-        self, idx: list[int], texts: list[str], cache: FeatureCache | None, out: list[Tagging]
-    ) -> None:
-        model = self._fast["urgency"]
-        proba = model.predict_proba(cache, texts)
+    def _urgency(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
+        model = self.models["urgency"]
+        proba = model.predict_proba(texts)
         classes = [str(c) for c in model.classes_]
         for row, (i, text) in enumerate(zip(idx, texts, strict=True)):
             level, reasons = decide_urgency(proba[row], classes, text, self.config.rule_min_p)
@@ -216,15 +206,14 @@ class Tagger:
         idx: list[int],
         texts: list[str],
         rows: list[Mapping[str, Any]],
-        cache: FeatureCache | None,
         out: list[Tagging],
     ) -> None:
-        model = self._fast["rumour"]
+        model = self.models["rumour"]
         frame = pd.DataFrame(
             {"tokens": texts, **{k: [r.get(k) for r in rows] for k in RUMOUR_META}}
         )
         classes = [int(c) for c in model.classes_]
-        proba = model.predict_proba(cache, texts, frame)[:, classes.index(1)]
+        proba = model.predict_proba(frame)[:, classes.index(1)]
         for i, text, row, p in zip(idx, texts, rows, proba, strict=True):
             out[i].rumour_score, out[i].rumour_reasons = adjust_rumour(
                 float(p),

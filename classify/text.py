@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 
-from govpulse.tokenize import cut, stopwords
+from govpulse.tokenize import cut_without, stopwords
 
 #: Characters of a message that are classified.  A 1 MB letter is cut to this
 #: many characters (head and tail) so one huge page cannot stall a batch; the
@@ -44,8 +44,7 @@ def prepare(title: str | None, body: str | None = None) -> str:
     if not parts:
         return ""
     text = clip(strip_html("\n".join(parts)))
-    stop = stopwords()
-    return " ".join([t for t in cut(text) if t not in stop])
+    return " ".join(cut_without(text, stopwords()))
 
 
 def split_tokens(text: str) -> list[str]:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crawlers.pipelines.classify import BATCH_TO_STORE, STORE_BATCHES
 from crawlers.spool import Spool
 from crawlers.storeaccess import crawl_store
 from govpulse.schema import TZ, Message, Source, Status
@@ -60,6 +61,8 @@ class StorePipeline:
 
     def open_spider(self, spider: Any = None) -> None:
         self.name = getattr(spider or self.crawler.spider, "name", "crawl")
+        # The classify step then tags each batch at once, just before it is written.
+        self.crawler.signals.send_catch_log(signal=STORE_BATCHES)
         store = crawl_store(self.crawler)
         if store is not None and self.spool.pending():
             try:
@@ -81,6 +84,7 @@ class StorePipeline:
         if not self.buffer:
             return
         batch, self.buffer = self.buffer, []
+        self.crawler.signals.send_catch_log(signal=BATCH_TO_STORE, batch=batch)
         store = crawl_store(self.crawler)
         now = datetime.now(TZ)
         try:

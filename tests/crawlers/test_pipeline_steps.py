@@ -146,6 +146,66 @@ def test_classify_step_tags_or_passes_through(tmp_path):
         assert all(m.urgency is not None for m in msgs)
 
 
+class _CountingTagger:
+    """Stands in for classify.tagger.Tagger: records the size of every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def tag(self, messages):
+        self.calls.append(len(messages))
+        for m in messages:
+            m.urgency = "一般"
+
+
+def test_classify_tags_in_the_store_steps_batches(tmp_path):
+    """With the store step behind it, the classify step tags each store batch in one call,
+    before the batch is written (here: spooled, as no store is configured)."""
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.pipelines.classify import ClassifyPipeline
+    from crawlers.pipelines.store import StorePipeline
+    from crawlers.spool import Spool
+    from govpulse.settings import load
+
+    gp = {**dict(load(env={}).items()), "crawl.store_batch": 4}
+    crawler = get_crawler(settings_dict={"GOVPULSE": gp, "GOVPULSE_DATA_DIR": str(tmp_path)})
+    classify = ClassifyPipeline.from_crawler(crawler)
+    classify.tagger, classify.loaded = _CountingTagger(), True
+    store = StorePipeline.from_crawler(crawler)
+    classify_open = getattr(classify, "open_spider", None)
+    if classify_open:
+        classify_open()
+    store.open_spider()
+    msgs = [
+        Message(id=f"b{i}", source="forum", channel="b", body=f"正文{i}", posted_at=NOW).validate()
+        for i in range(10)
+    ]
+    for m in msgs:
+        store.process_item(classify.process_item(m))
+    assert classify.tagger.calls == [4, 4]  # two full batches written, tagged once each
+    store.close_spider()
+    classify.close_spider()
+    assert classify.tagger.calls == [4, 4, 2]
+    assert all(m.urgency == "一般" for m in msgs)
+    assert crawler.stats.get_value("govpulse/classify/tagged") == 10
+    spooled = Spool(tmp_path / "spool").pending()
+    assert spooled == 10
+
+
+def test_classify_without_store_step_tags_each_item():
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.pipelines.classify import ClassifyPipeline
+
+    crawler = get_crawler(settings_dict={"GOVPULSE": {}})
+    classify = ClassifyPipeline.from_crawler(crawler)
+    classify.tagger, classify.loaded = _CountingTagger(), True
+    m = Message(id="c1", source="forum", channel="b", body="正文", posted_at=NOW).validate()
+    assert classify.process_item(m) is m and m.urgency == "一般"
+    assert classify.tagger.calls == [1]
+
+
 def test_health_thresholds():
     from scrapy.utils.test import get_crawler
 

@@ -1,0 +1,428 @@
+"""Hashed word and character n-grams of prepared text, computed for a whole batch in numpy.
+
+Why: a vocabulary-based ``TfidfVectorizer`` runs sklearn's pure-Python
+analyzer and one dict look-up per n-gram, three times over (one vectorizer
+pair per task).  That was most of the tagger's time after tokenisation.
+Here a batch of prepared texts (``classify.text.prepare``: tokens joined by
+single spaces) is encoded once as UTF-32 code points and every n-gram
+becomes a 64-bit key by array arithmetic:
+
+* word n-grams: a polynomial hash of each token's code points (segment
+  sums, no Python loop per token), bigrams combine two token hashes;
+* character n-grams of the text with token boundaries removed (they absorb
+  segmentation differences between the published pre-cut data and our
+  rjieba build): code points packed into one integer.
+
+Keys are mixed (splitmix64 finaliser) and folded into ``2**n_bits`` columns;
+counts per (row, column) come from one sort.  The hash is a fixed function
+of the text (no Python ``hash()``, which is salted per process), so a model
+trained in one process scores identically in another, and there is no
+vocabulary to store, load or look up.
+
+:class:`HashedNgrams` is the scikit-learn face of this (stateless, a
+``TfidfTransformer`` after it learns the IDF).  All three shipped models use
+the same ``HashedNgrams`` parameters, so the tagger computes the counts once
+per batch and only the cheap IDF weighting differs per model.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+
+_U64 = np.uint64
+_CP_BITS = _U64(21)  # Unicode code points are < 2**21
+_SPACE = 32
+_DOC_SEP = 10  # "\n": never inside a prepared text (whitespace is folded to single spaces)
+_MAX_TOKEN = 64  # positions beyond this reuse the last power (hash stays deterministic)
+#: Powers of the FNV prime modulo 2**64 (computed in Python ints: numpy warns on wrap).
+_POW = np.array([pow(0x100000001B3, i, 1 << 64) for i in range(_MAX_TOKEN)], dtype=np.uint64)
+#: Salts keep the families apart before mixing (a word "ab" and the char bigram "ab").
+_SALT = {
+    "w1": _U64(0x9E3779B97F4A7C15),
+    "w2": _U64(0xC2B2AE3D27D4EB4F),
+    "c": _U64(0x165667B19E3779F9),
+}
+
+
+_MULT = _U64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio, odd: Fibonacci hashing
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """Fibonacci hashing, in place: the top bits of ``x * 2**64/phi`` spread distinct keys
+    evenly over the columns (one multiply per key; the caller takes the top bits)."""
+    with np.errstate(over="ignore"):
+        x *= _MULT
+    return x
+
+
+def _code_points(texts: Sequence[str]) -> np.ndarray:
+    """All texts as one uint32 array of code points, separated by _DOC_SEP."""
+    joined = "\n".join([t.replace("\n", " ") if "\n" in t else t for t in texts])
+    return np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def ngram_keys(
+    texts: Sequence[str],
+    word_ngrams: tuple[int, int] | None = (1, 2),
+    char_ngrams: tuple[int, int] | None = (2, 3),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, key) of every n-gram occurrence in the texts (keys: hashed, use the top bits)."""
+    cp = _code_points(texts)
+    rows_out: list[np.ndarray] = []
+    keys_out: list[np.ndarray] = []
+    if not len(cp):
+        return np.zeros(0, np.int32), np.zeros(0, np.uint64)
+    sep = cp == _DOC_SEP
+    doc_of = np.cumsum(sep, dtype=np.int32)  # row of every position (a separator starts a row)
+    space = cp == _SPACE
+    if word_ngrams is not None:
+        lo, hi = word_ngrams
+        pos = np.flatnonzero(~(sep | space))
+        if len(pos):
+            # A token starts where the previous position is a boundary (or at 0).
+            starts_mask = np.empty(len(pos), dtype=bool)
+            starts_mask[0] = True
+            np.not_equal(pos[1:], pos[:-1] + 1, out=starts_mask[1:])
+            starts = np.flatnonzero(starts_mask)
+            token_of = np.cumsum(starts_mask) - 1
+            offset = np.arange(len(pos)) - starts[token_of]
+            np.minimum(offset, _MAX_TOKEN - 1, out=offset)
+            with np.errstate(over="ignore"):
+                contrib = cp[pos].astype(np.uint64)
+                contrib += _U64(1)
+                contrib *= _POW[offset]
+                tok = np.add.reduceat(contrib, starts)
+                tok += _U64(0x51ED27)  # never 0, so a pair is never a unigram
+            tok_row = doc_of[pos[starts]]
+            if lo <= 1 <= hi:
+                rows_out.append(tok_row)
+                keys_out.append(_mix(tok ^ _SALT["w1"]))
+            if hi >= 2 and len(tok) > 1:
+                same = tok_row[1:] == tok_row[:-1]
+                with np.errstate(over="ignore"):
+                    pair = tok[:-1][same] * _U64(0x2545F4914F6CDD1D) + tok[1:][same]
+                rows_out.append(tok_row[:-1][same])
+                pair ^= _SALT["w2"]
+                keys_out.append(_mix(pair))
+    if char_ngrams is not None:
+        lo, hi = char_ngrams
+        keep = ~space
+        ch = cp[keep].astype(np.uint64)
+        ch += _U64(1)
+        row = doc_of[keep]
+        is_sep = sep[keep]
+        key = ch
+        bad = is_sep
+        for n in range(1, hi + 1):
+            if n > 1:  # extend every (n-1)-gram by the next character
+                m = len(ch) - n + 1
+                if m <= 0:
+                    break
+                key = key[:m] << _CP_BITS
+                key |= ch[n - 1 :]
+                bad = bad[:m] | is_sep[n - 1 :]
+            if n >= lo:
+                good = ~bad
+                rows_out.append(row[: len(key)][good])
+                grams = key[good]
+                grams ^= _SALT["c"]
+                keys_out.append(_mix(grams))
+    if not keys_out:
+        return np.zeros(0, np.int32), np.zeros(0, np.uint64)
+    return np.concatenate(rows_out), np.concatenate(keys_out)
+
+
+def hashed_counts(
+    texts: Sequence[str],
+    n_bits: int = 20,
+    word_ngrams: tuple[int, int] | None = (1, 2),
+    char_ngrams: tuple[int, int] | None = (2, 3),
+    sublinear_tf: bool = True,
+    dtype: type = np.float32,
+    useful: np.ndarray | None = None,
+) -> sp.csr_matrix:
+    """CSR matrix (len(texts) x 2**n_bits) of n-gram counts (1 + log tf when sublinear).
+
+    Rows are sorted and each row's columns ascend, so the matrix is canonical
+    without scipy's per-row sort.  ``useful`` (a boolean mask over the
+    columns) leaves out columns no consumer reads, before the sort that
+    counts them (the tagger passes the union of its models' kept columns).
+    """
+    rows, keys = ngram_keys(texts, word_ngrams, char_ngrams)
+    n = len(texts)
+    width = 1 << n_bits
+    if not len(keys):
+        return sp.csr_matrix((n, width), dtype=dtype)
+    col = keys >> _U64(64 - n_bits)
+    if useful is not None:
+        sel = useful[col]
+        col, rows = col[sel], rows[sel]
+        if not len(col):
+            return sp.csr_matrix((n, width), dtype=dtype)
+    if n << n_bits < 1 << 32:  # small batches: 32-bit keys sort faster
+        combined = (rows.astype(np.uint32) << np.uint32(n_bits)) | col.astype(np.uint32)
+    else:
+        combined = (rows.astype(np.uint64) << _U64(n_bits)) | col
+    combined.sort(kind="stable")
+    first = np.empty(len(combined), dtype=bool)
+    first[0] = True
+    np.not_equal(combined[1:], combined[:-1], out=first[1:])
+    idx = np.flatnonzero(first)
+    counts = np.diff(np.append(idx, len(combined))).astype(dtype)
+    uniq = combined[idx]
+    if sublinear_tf:
+        np.log(counts, out=counts)
+        counts += 1
+    urow = (uniq >> n_bits).astype(np.intp)
+    ucol = (uniq & (width - 1)).astype(np.int32)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(urow, minlength=n), out=indptr[1:])
+    out = sp.csr_matrix((counts, ucol, indptr), shape=(n, width))
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
+
+
+class HashedNgrams(TransformerMixin, BaseEstimator):
+    """Stateless: prepared texts -> hashed n-gram (sublinear) term frequencies.
+
+    Follow it with ``TfidfTransformer(sublinear_tf=False)`` for IDF weights
+    and L2 normalisation; the tf is already ``1 + log(count)`` here.
+    """
+
+    def __init__(
+        self,
+        n_bits: int = 20,
+        word_ngrams: tuple[int, int] | None = (1, 2),
+        char_ngrams: tuple[int, int] | None = (2, 3),
+        sublinear_tf: bool = True,
+    ) -> None:
+        self.n_bits = n_bits
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.sublinear_tf = sublinear_tf
+
+    def fit(self, X, y=None):
+        self.n_features_out_ = 1 << self.n_bits
+        return self
+
+    def transform(self, X) -> sp.csr_matrix:
+        texts = _texts(X)
+        batch = _BATCH.get()
+        if batch is not None:
+            cached = batch.counts(texts, self.params())
+            if cached is not None:
+                return cached
+        return hashed_counts(texts, **self.params())
+
+    def params(self) -> dict[str, object]:
+        """The arguments of :func:`hashed_counts` (equal params -> one shared computation)."""
+        return {
+            "n_bits": int(self.n_bits),
+            "word_ngrams": None if self.word_ngrams is None else tuple(self.word_ngrams),
+            "char_ngrams": None if self.char_ngrams is None else tuple(self.char_ngrams),
+            "sublinear_tf": bool(self.sublinear_tf),
+        }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags
+
+
+def _texts(X) -> list[str]:
+    if hasattr(X, "to_numpy"):
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray):
+        X = X.ravel().tolist()
+    return ["" if t is None or t != t else str(t) for t in X]
+
+
+class HashedTfidf(TransformerMixin, BaseEstimator):
+    """IDF weighting and L2 normalisation of hashed counts, keeping only useful columns.
+
+    Like ``TfidfTransformer`` (smooth IDF), but a column seen in fewer than
+    ``min_df`` training documents, in more than ``max_df`` of them, or outside
+    the ``max_features`` most frequent ones is dropped: the same pruning a
+    vocabulary-based vectorizer does with min_df / max_df / max_features,
+    worth about a point of topic macro-F1 (hapax n-grams are noise, very
+    common character n-grams carry no topic).
+
+    The kept columns are renumbered 0..K-1, so the model after this step
+    has K rows of weights instead of 2**20: its weights stay in the CPU
+    cache, and dropped n-grams cost nothing downstream.
+    """
+
+    def __init__(
+        self, min_df: int = 2, max_df: float = 1.0, max_features: int | None = None
+    ) -> None:
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+
+    def fit(self, X, y=None):
+        X = sp.csr_matrix(X)
+        n, width = X.shape
+        df = np.bincount(X.indices, minlength=width)
+        keep = (df >= self.min_df) & (df <= self.max_df * n)
+        if self.max_features is not None and keep.sum() > self.max_features:
+            tf = np.bincount(X.indices, weights=X.data, minlength=width)
+            tf[~keep] = -1
+            top = np.argpartition(-tf, self.max_features)[: self.max_features]
+            keep = np.zeros_like(keep)
+            keep[top] = True
+        kept = np.flatnonzero(keep)
+        self.columns_ = np.full(width, -1, dtype=np.int32)
+        self.columns_[kept] = np.arange(len(kept), dtype=np.int32)
+        self.idf_ = (np.log((1 + n) / (1 + df[kept])) + 1).astype(np.float32)
+        self.n_features_in_ = width
+        return self
+
+    def transform(self, X) -> sp.csr_matrix:
+        if not sp.isspmatrix_csr(X):
+            X = sp.csr_matrix(X)
+        cols = self.columns_[X.indices]
+        keep = cols >= 0
+        cols = cols[keep]
+        data = X.data[keep]
+        if data.dtype != np.float32:
+            data = data.astype(np.float32)
+        data *= self.idf_[cols]
+        kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+        np.cumsum(keep, out=kept_before[1:])
+        out = sp.csr_matrix((data, cols, kept_before[X.indptr]), shape=(X.shape[0], len(self.idf_)))
+        out.has_sorted_indices = bool(X.has_sorted_indices)  # renumbering keeps the order
+        _normalize_rows(out)
+        return out
+
+
+def _normalize_rows(X: sp.csr_matrix) -> None:
+    """In place: L2-normalise each row (empty rows stay empty)."""
+    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+    inplace_csr_row_normalize_l2(X)
+
+
+# -- one n-gram analysis per batch for every model -------------------------------
+
+
+class _Batch:
+    """Texts of one tagging batch and the counts computed for them, per parameter set."""
+
+    def __init__(
+        self, texts: Sequence[str], useful: dict[tuple[tuple[str, object], ...], np.ndarray]
+    ) -> None:
+        self.texts = list(texts)
+        self.useful = useful
+        # Rows by object identity: the models get these very str objects (or a subset).
+        self.row = {id(t): i for i, t in enumerate(self.texts)}
+        self.done: dict[tuple[tuple[str, object], ...], sp.csr_matrix] = {}
+
+    def counts(self, texts: list[str], params: dict[str, object]) -> sp.csr_matrix | None:
+        """The batch's counts for `texts` (all rows or a subset), or None if not from this batch."""
+        get = self.row.get
+        rows = [get(id(t)) for t in texts]
+        if None in rows:
+            return None
+        key = params_key(params)
+        full = self.done.get(key)
+        if full is None:
+            full = self.done[key] = hashed_counts(
+                self.texts,
+                useful=self.useful.get(key),
+                **params,  # type: ignore[arg-type]
+            )
+        if len(rows) == len(self.texts) and rows == list(range(len(rows))):
+            return full
+        return full[np.asarray(rows, dtype=np.int64)]
+
+
+_BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar("hashed_batch", default=None)
+
+
+def params_key(params: dict[str, object]) -> tuple[tuple[str, object], ...]:
+    return tuple(sorted(params.items()))
+
+
+def useful_columns(models: Sequence[object]) -> dict[tuple[tuple[str, object], ...], np.ndarray]:
+    """Per HashedNgrams parameter set: the columns any of the models can use.
+
+    Only when every HashedNgrams step (of that parameter set) in the models
+    is directly followed by a :class:`HashedTfidf` (which drops all other
+    columns) is a mask returned for it; otherwise all columns stay.
+    """
+    from sklearn.pipeline import Pipeline
+
+    masks: dict[tuple[tuple[str, object], ...], np.ndarray] = {}
+    unsafe: set[tuple[tuple[str, object], ...]] = set()
+
+    def walk(obj: object, seen: set[int]) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, Pipeline):
+            steps = [s for _, s in obj.steps]
+            for k, step in enumerate(steps):
+                if isinstance(step, HashedNgrams):
+                    key = params_key(step.params())
+                    nxt = steps[k + 1] if k + 1 < len(steps) else None
+                    if isinstance(nxt, HashedTfidf) and not hasattr(nxt, "columns_"):
+                        seen.add(
+                            id(step)
+                        )  # an unfitted template (e.g. StackingClassifier.estimators)
+                        continue
+                    if isinstance(nxt, HashedTfidf):
+                        mask = masks.setdefault(key, np.zeros(1 << step.n_bits, dtype=bool))
+                        if len(nxt.columns_) == len(mask):
+                            mask |= nxt.columns_ >= 0
+                            seen.add(id(step))  # accounted for: not "used alone" below
+                            continue
+                    unsafe.add(key)
+        elif isinstance(obj, HashedNgrams):  # used outside a Pipeline: needs every column
+            unsafe.add(params_key(obj.params()))
+            return
+        children: list[object] = []
+        if isinstance(obj, list | tuple):
+            children = list(obj)
+        elif isinstance(obj, dict):
+            children = list(obj.values())
+        elif hasattr(obj, "__dict__") and not isinstance(obj, np.ndarray | type):
+            children = list(vars(obj).values())
+        for child in children:
+            if isinstance(child, str | bytes | int | float | np.ndarray) or child is None:
+                continue
+            walk(child, seen)
+
+    seen: set[int] = set()
+    for model in models:
+        walk(model, seen)
+    return {k: v for k, v in masks.items() if k not in unsafe}
+
+
+@contextmanager
+def shared_batch(
+    texts: Sequence[str],
+    useful: dict[tuple[tuple[str, object], ...], np.ndarray] | None = None,
+) -> Iterator[None]:
+    """Within the block, every :class:`HashedNgrams` given these texts (or some of
+    them, as the same str objects) reuses one computation per parameter set.
+
+    The tagger wraps its three models in this: the n-grams of a batch are
+    hashed and counted once instead of three times, with no change to any
+    model's output (consumers must not modify the returned matrix;
+    :class:`HashedTfidf` makes a new one).  ``useful`` comes from
+    :func:`useful_columns`: columns no model reads are not even counted.
+    """
+    token = _BATCH.set(_Batch(texts, useful or {}))
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
