@@ -20,7 +20,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -198,7 +197,7 @@ class _Prepared:
     rows: dict[str, tuple[Any, ...]]  # of messages not stored when prepared
     token_ids: list[str]
     tokens: Callable[[], list[str]]
-    deltas: Deltas  # summary counts of `rows`, made here to spare the writer thread
+    deltas: Deltas  # summary counts of `rows`, made while the previous batch is written
 
 
 class SQLiteStore(Store):
@@ -226,7 +225,6 @@ class SQLiteStore(Store):
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._writer_pool: ThreadPoolExecutor | None = None
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
@@ -344,10 +342,6 @@ class SQLiteStore(Store):
         return self._read("SELECT MAX(version) FROM schema_version")[0][0]
 
     def close(self) -> None:
-        with self._conns_lock:
-            pool, self._writer_pool = self._writer_pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             # SQLite's advice: let it refresh statistics that drifted, cheaply.
@@ -363,47 +357,34 @@ class SQLiteStore(Store):
 
     # -- writing ---------------------------------------------------------
     def upsert_many(self, messages: Iterable[Message]) -> UpsertStats:
-        """Upsert in batches, one transaction each, preparing the next batch meanwhile.
+        """Upsert in batches, one transaction each, preparing one batch ahead.
 
-        Validation, row building and tokenising of batch N+1 (this thread and
-        the index workers) overlap with SQLite writing batch N in the writer
-        thread: SQLite releases the GIL while it works, so a bulk import uses
-        both cores instead of alternating between Python and SQLite.
+        Batch N+1 is validated, turned into rows and handed to the index
+        workers before batch N is written, so its text is cut while SQLite
+        writes (with index_workers > 1).  A writer thread for SQLite was
+        measured too: on 2 shared cores it was slower (GIL hand-offs), so
+        the writes stay on the caller's thread.
         """
         stats = UpsertStats()
-        pending: Future[UpsertStats] | None = None
-        writer = self._writer()
-        try:
-            batch: list[Message] = []
-            for msg in itertools.chain(messages, [None]):
-                if msg is not None:
-                    batch.append(msg)
-                    if len(batch) < self.batch_size:
-                        continue
-                if not batch:
-                    break
-                prepared = self._prepare(batch)
-                batch = []
-                if pending is not None:
-                    done, pending = pending, None
-                    stats += done.result()
-                pending = writer.submit(self._write_batch, prepared)
-            if pending is not None:
-                done, pending = pending, None
-                stats += done.result()
-        finally:
-            if pending is not None:  # an error here: let the write in flight finish first
-                with contextlib.suppress(Exception):
-                    pending.result()
+        held: _Prepared | None = None
+        batch: list[Message] = []
+        for msg in itertools.chain(messages, [None]):
+            if msg is not None:
+                batch.append(msg)
+                if len(batch) < self.batch_size:
+                    continue
+            if not batch:
+                break
+            prepared = self._prepare(batch)
+            batch = []
+            if held is not None:
+                stats += self._write_batch(held)
+            held = prepared
+        if held is not None:
+            stats += self._write_batch(held)
         if stats.inserted >= _ANALYZE_AFTER:
             self._analyze()
         return stats
-
-    def _writer(self) -> ThreadPoolExecutor:
-        with self._conns_lock:
-            if self._writer_pool is None:
-                self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="govpulse-sqlite")
-            return self._writer_pool
 
     def _analyze(self) -> None:
         """Refresh the planner's statistics after a bulk load.
