@@ -7,11 +7,12 @@ those of what staff actually see (model + rules), not of the bare model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from classify import cues
-from govpulse.schema import URGENCY_RANK, Urgency
+from govpulse.schema import Urgency
 
 CRITICAL = Urgency.CRITICAL.value
 
@@ -26,28 +27,39 @@ def decide_urgency(
     0: the cue decides).  特急 letters are rare (22 of 620 labelled), too few
     for the model alone; deeper in the text the same words are mostly
     background, so there they are only reported as reasons.
+
+    Runs once per tagged message, so it works on plain Python floats and
+    the cached cue pass (``cues.hits``) rather than numpy scalars and enums.
     """
-    col = {c: k for k, c in enumerate(classes)}
-    level = str(classes[int(np.argmax(proba))])
-    head = cues.flatten(text)[: cues.HEAD_CHARS]
-    head_hits = list(cues.hits(head, cues.CRITICAL_HEAD_CUES)[:3])
-    critical = cues.find(text, cues.CRITICAL_CUES, 3)
-    urgent = cues.find(text, cues.URGENT_CUES, 3)
-    low = cues.find(text, cues.LOW_CUES, 2)
+    probs = proba.tolist()
+    col = _columns(tuple(classes))
+    best = max(range(len(probs)), key=probs.__getitem__)  # first maximum, as np.argmax
+    level = str(classes[best])
+    flat = cues.flatten(text)
+    head_hits = cues.hits(flat[: cues.HEAD_CHARS], cues.CRITICAL_HEAD_CUES)[:3]
     reasons: list[str] = []
-    if (
-        head_hits
-        and CRITICAL in col
-        and proba[col[CRITICAL]] >= rule_min_p
-        and URGENCY_RANK[Urgency(level)] > URGENCY_RANK[Urgency.CRITICAL]
-    ):
+    if head_hits and CRITICAL in col and probs[col[CRITICAL]] >= rule_min_p and level != CRITICAL:
         level = CRITICAL
         reasons.append("规则: 标题危险关键词 " + "、".join(head_hits))
-    for name, group in (("特急", critical), ("紧急", urgent), ("低", low)):
-        if group:
-            reasons.append(f"关键词({name}): " + "、".join(group))
-    reasons.insert(0, f"model: {level} p={proba[col[level]]:.2f}")
+    for name, lexicon, limit in _REASON_LEXICONS:
+        found = cues.hits(flat, lexicon)
+        if found:
+            reasons.append(f"关键词({name}): " + "、".join(found[:limit]))
+    reasons.insert(0, f"model: {level} p={probs[col[level]]:.2f}")
     return level, reasons
+
+
+#: (label, lexicon, how many cues the reason names) for the urgency reasons.
+_REASON_LEXICONS = (
+    ("特急", cues.CRITICAL_CUES, 3),
+    ("紧急", cues.URGENT_CUES, 3),
+    ("低", cues.LOW_CUES, 2),
+)
+
+
+@lru_cache(maxsize=16)
+def _columns(classes: tuple[str, ...]) -> dict[str, int]:
+    return {str(c): k for k, c in enumerate(classes)}
 
 
 def decide_urgency_many(

@@ -97,7 +97,7 @@ def build_urgency(C: float = 64.0) -> Pipeline:
     )
 
 
-def build_rumour(C: float = 16.0) -> Pipeline:
+def build_rumour(C: float = 4.0) -> Pipeline:
     """Rumour: stack of a text model and a metadata model, combined by logistic regression.
 
     The text half (word + char TF-IDF, logistic regression) and the metadata
@@ -106,6 +106,8 @@ def build_rumour(C: float = 16.0) -> Pipeline:
     followers but many reposts") are fitted separately and stacked on
     out-of-fold probabilities.  On a time split (train <= 2012, test 2013-14)
     this beats one linear model over all features (ROC-AUC 0.92 vs 0.90).
+    C=4 for the text half was chosen by grouped 5-fold CV on the 2010-2012
+    training part only (ROC-AUC 0.966 against 0.964 for C=16 and C=1).
     """
     text = Pipeline(
         [

@@ -371,59 +371,14 @@ def cross_validate(
 
 
 def split_evaluate(
-    task: str,
-    train: Dataset,
-    test: Dataset,
-    kind: str,
-    tune_threshold: bool = False,
-    **params: Any,
+    task: str, train: Dataset, test: Dataset, kind: str, **params: Any
 ) -> dict[str, Any]:
-    """Fit on one part and score another (time split, held-out labels, raw letters).
-
-    ``tune_threshold`` (rumour): the decision threshold is chosen on
-    out-of-fold predictions of the training part only, never on the test part.
-    """
+    """Fit on one part and score another (time split, held-out labels, raw letters)."""
     model = fit(task, train, **params)
-    threshold = None
-    if tune_threshold:
-        threshold = rumour_threshold(train, **params)
-        set_threshold(model, threshold)
     out = evaluate(task, model, test)
     out["validation"] = kind
     out["n_train"] = len(train)
-    if threshold is not None:
-        out["threshold"] = threshold
     return out
-
-
-def rumour_threshold(ds: Dataset, folds: int = 5, seed: int = 0, **params: Any) -> float:
-    """The rumour threshold maximising macro-F1 on out-of-fold probabilities of `ds`.
-
-    Class-balanced training still leaves the best cut away from 0.5 when the
-    share of rumours differs; choosing it on the training data's own
-    out-of-fold predictions keeps any test part out of the choice.
-    """
-    from sklearn.model_selection import cross_val_predict
-
-    oof = cross_val_predict(
-        BUILDERS["rumour"](**params),
-        ds.X,
-        ds.y,
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-        method="predict_proba",
-    )[:, 1]
-    grid = np.round(np.arange(0.2, 0.801, 0.01), 2)
-    f1s = [f1_score(ds.y, (oof >= t).astype(int), average="macro") for t in grid]
-    return float(grid[int(np.argmax(f1s))])
-
-
-def set_threshold(model: Any, threshold: float) -> None:
-    """Shift the rumour stack's final logistic regression so that p = 0.5 means `threshold`.
-
-    Scores stay in [0, 1] and decisions (argmax, 0.5) follow the tuned cut.
-    """
-    final = model.steps[-1][1].final_estimator_
-    final.intercept_ = final.intercept_ - np.log(threshold / (1 - threshold))
 
 
 def time_split(ds: Dataset, before_year: int) -> tuple[Dataset, Dataset]:
