@@ -749,6 +749,8 @@ class SQLiteStore(Store):
         """
         matches = None
         match = fts_query(query) if query and query.strip() else None
+        if query and query.strip() and match is None:
+            return 0, "eq", 0  # nothing searchable in the query (punctuation only): no hits
         if match is not None:
             matches = self._read(
                 "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH ?", [match]

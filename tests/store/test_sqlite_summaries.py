@@ -319,3 +319,10 @@ def test_store_summaries_command_checks_and_rebuilds(tmp_path):
     assert broken.exit_code == 1 and "1 differences" in broken.output
     fixed = CliRunner().invoke(main, [*args, "--rebuild"])
     assert fixed.exit_code == 0 and "0 differences" in fixed.output, fixed.output
+
+
+def test_a_query_with_nothing_searchable_finds_nothing(loaded):
+    for filters in (Filters(), Filters.make(source="mailbox")):
+        result = loaded.search("！！？", filters)
+        assert (result.total, result.total_relation, result.hits) == (0, "eq", [])
+        assert loaded.count("！！？", filters) == 0
