@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -186,6 +187,29 @@ def fts_query(query: str) -> str | None:
     if not tokens:
         return None
     return " ".join('"' + t.replace('"', '""') + '"' for t in tokens)
+
+
+def _snapshot(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a read method in one read transaction: one snapshot for all its queries.
+
+    An aggregate adds summary rows, edge rows and (for calendar quantiles)
+    rows read back by rank; a write committed between those queries would
+    make them disagree.  In WAL mode a read transaction never blocks writers.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        conn = self._conn()
+        if conn.in_transaction:
+            return method(self, *args, **kwargs)
+        conn.execute("BEGIN")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("COMMIT")
+
+    return wrapper
 
 
 @dataclass(slots=True)
@@ -636,6 +660,7 @@ class SQLiteStore(Store):
                 found[msg.id] = msg
         return [found[i] for i in ids if i in found]
 
+    @_snapshot
     def search(
         self,
         query: str = "",
@@ -925,6 +950,7 @@ class SQLiteStore(Store):
         return {row[0]: tuple(row[1:]) for row in conn.execute(f"SELECT * FROM {table}")}
 
     # -- counts, facets, histograms ------------------------------------------
+    @_snapshot
     def count(self, query: str = "", filters: Filters | None = None) -> int:
         plan = self._plan(query, filters, MONTH_DIMS, "month")
         if plan is None:
@@ -937,6 +963,7 @@ class SQLiteStore(Store):
         where, params = self._where(query, filters)
         return self._read(f"SELECT COUNT(*) FROM messages m{where}", params)[0][0]
 
+    @_snapshot
     def facets(
         self,
         fields: Sequence[str],
@@ -988,6 +1015,7 @@ class SQLiteStore(Store):
         )
         return [(str(v), int(n)) for v, n in rows]
 
+    @_snapshot
     def histogram(
         self,
         interval: str = "day",
@@ -1086,6 +1114,7 @@ class SQLiteStore(Store):
             int(now.timestamp()),
         )
 
+    @_snapshot
     def timeliness(
         self,
         group_by: str = "department",
@@ -1390,6 +1419,7 @@ class SQLiteStore(Store):
             out[g] = (quantile(vals, 0.5), quantile(vals, 0.9))
         return out
 
+    @_snapshot
     def delay_distribution(
         self, filters: Filters | None = None, sla: Sla | None = None, now: datetime | None = None
     ) -> list[tuple[int, int, int]]:

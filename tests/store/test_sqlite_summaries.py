@@ -326,3 +326,35 @@ def test_a_query_with_nothing_searchable_finds_nothing(loaded):
         result = loaded.search("！！？", filters)
         assert (result.total, result.total_relation, result.hits) == (0, "eq", [])
         assert loaded.count("！！？", filters) == 0
+
+
+def test_aggregates_read_one_snapshot(loaded, monkeypatch):
+    """A write committed between an aggregate's queries must not show in half of them."""
+    from store import sqlite as sqlite_module
+
+    other = SQLiteStore(loaded.path)
+    extra = make(30, seed=21, tag="late")
+    original = sqlite_module.SQLiteStore._answered_summary
+    wrote = []
+
+    def answered_then_write(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if not wrote:
+            wrote.append(other.upsert_many(extra))  # another process commits meanwhile
+        return out
+
+    monkeypatch.setattr(sqlite_module.SQLiteStore, "_answered_summary", answered_then_write)
+    sla = Sla(days=15, working_days=False)
+    filters = Filters(since=datetime(2023, 9, 14, 7, tzinfo=TZ))
+    before = loaded.timeliness("department", filters, sla=sla, now=NOW)
+    assert wrote and wrote[0].inserted == 30
+    monkeypatch.setattr(sqlite_module.SQLiteStore, "_answered_summary", original)
+    raw = SQLiteStore(loaded.path, use_summaries=False)
+    try:
+        after = raw.timeliness("department", filters, sla=sla, now=NOW)
+        assert sum(r.letters for r in before) + sum(
+            m.posted_at is not None and m.posted_at >= filters.since for m in extra
+        ) == sum(r.letters for r in after)
+    finally:
+        raw.close()
+        other.close()
