@@ -8,8 +8,14 @@ reported in docs/classify.md.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# One OpenMP thread (gradient boosting): on a shared 2-core machine spinning
+# OpenMP workers made one rumour fold take minutes instead of seconds.  Set
+# before numpy / scikit-learn load; results do not depend on it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
 import time
 import warnings
 from pathlib import Path

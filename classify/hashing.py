@@ -13,14 +13,15 @@ becomes a 64-bit key by array arithmetic:
   segmentation differences between the published pre-cut data and our
   rjieba build): code points packed into one integer.
 
-Keys are mixed (splitmix64 finaliser) and folded into ``2**n_bits`` columns;
-counts per (row, column) come from one sort.  The hash is a fixed function
+Keys are salted per family and Fibonacci-hashed (one multiply; the top
+``n_bits`` bits are the column); counts per (row, column) come from one
+sort of 32-bit (row, column) keys.  The hash is a fixed function
 of the text (no Python ``hash()``, which is salted per process), so a model
 trained in one process scores identically in another, and there is no
 vocabulary to store, load or look up.
 
-:class:`HashedNgrams` is the scikit-learn face of this (stateless, a
-``TfidfTransformer`` after it learns the IDF).  All three shipped models use
+:class:`HashedNgrams` is the scikit-learn face of this (stateless;
+:class:`HashedTfidf` after it learns the IDF and which columns to keep).  All three shipped models use
 the same ``HashedNgrams`` parameters, so the tagger computes the counts once
 per batch and only the cheap IDF weighting differs per model.
 """
@@ -42,13 +43,12 @@ _DOC_SEP = 10  # "\n": never inside a prepared text (whitespace is folded to sin
 _MAX_TOKEN = 64  # positions beyond this reuse the last power (hash stays deterministic)
 #: Powers of the FNV prime modulo 2**64 (computed in Python ints: numpy warns on wrap).
 _POW = np.array([pow(0x100000001B3, i, 1 << 64) for i in range(_MAX_TOKEN)], dtype=np.uint64)
-#: Salts keep the families apart before mixing (a word "ab" and the char bigram "ab").
+#: Salts keep the families apart before hashing (a word "ab" and the char bigram "ab").
 _SALT = {
     "w1": _U64(0x9E3779B97F4A7C15),
     "w2": _U64(0xC2B2AE3D27D4EB4F),
     "c": _U64(0x165667B19E3779F9),
 }
-
 
 _MULT = _U64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio, odd: Fibonacci hashing
 
@@ -192,8 +192,9 @@ def hashed_counts(
 class HashedNgrams(TransformerMixin, BaseEstimator):
     """Stateless: prepared texts -> hashed n-gram (sublinear) term frequencies.
 
-    Follow it with ``TfidfTransformer(sublinear_tf=False)`` for IDF weights
-    and L2 normalisation; the tf is already ``1 + log(count)`` here.
+    Follow it with :class:`HashedTfidf` for IDF weights, column pruning and
+    L2 normalisation; the tf is already ``1 + log(count)`` here.  Inside
+    :func:`shared_batch` it returns the batch's one shared count.
     """
 
     def __init__(
