@@ -206,6 +206,35 @@ def test_classify_without_store_step_tags_each_item():
     assert classify.tagger.calls == [1]
 
 
+def test_classify_batch_failure_leaves_items_untagged_but_stored(tmp_path):
+    from scrapy.utils.test import get_crawler
+
+    from crawlers.pipelines.classify import ClassifyPipeline
+    from crawlers.pipelines.store import StorePipeline
+    from crawlers.spool import Spool
+
+    class Broken:
+        def tag(self, messages):
+            raise RuntimeError("model exploded")
+
+    crawler = get_crawler(
+        settings_dict={"GOVPULSE": {"crawl.store_batch": 3}, "GOVPULSE_DATA_DIR": str(tmp_path)}
+    )
+    classify = ClassifyPipeline.from_crawler(crawler)
+    classify.tagger, classify.loaded = Broken(), True
+    store = StorePipeline.from_crawler(crawler)
+    store.open_spider()
+    msgs = [
+        Message(id=f"x{i}", source="forum", channel="b", body="正文", posted_at=NOW).validate()
+        for i in range(3)
+    ]
+    for m in msgs:
+        store.process_item(classify.process_item(m))
+    assert crawler.stats.get_value("govpulse/classify/failed") == 3
+    assert all(m.urgency is None for m in msgs)
+    assert Spool(tmp_path / "spool").pending() == 3  # written all the same
+
+
 def test_health_thresholds():
     from scrapy.utils.test import get_crawler
 
