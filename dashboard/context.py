@@ -8,6 +8,7 @@ use in each process/thread from its URL (or the Store object given to
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import logging
@@ -246,12 +247,13 @@ class DashContext:
             if self._terms is None or self._terms_pid != os.getpid():
                 source = self.store_source
                 namespace = source if isinstance(source, str) else getattr(source, "url", "")
-                # Days are re-read for age by the warmer (`refresh`), never inside a
-                # user's request (they would all come due at once).
+                # Where this process runs the warmer, it re-reads days for age
+                # (`refresh`), never a user's request (they would all come due at
+                # once); start_warmer switches that off.
                 self._terms = TermIndex(
                     self.cache_path(),
                     namespace=str(namespace or id(source)),
-                    age_in_queries=float(self.settings["dashboard.warm_seconds"]) <= 0,
+                    age_in_queries=self._warmer_pid != os.getpid(),
                 )
                 self._terms_pid = os.getpid()
             return self._terms
@@ -272,10 +274,13 @@ class DashContext:
             if self._warmer_pid == os.getpid():
                 return
             self._warmer_pid = os.getpid()
+        self.terms().age_in_queries = False
+
+        stop = threading.Event()
 
         def loop() -> None:
             last = None
-            while True:
+            while not stop.is_set():
                 try:
                     current = self.marker(clocked=True)
                     if current != last and self.shared_cache().claim(
@@ -286,9 +291,18 @@ class DashContext:
                     last = current
                 except Exception:
                     log.exception("warming the default views failed")
-                time.sleep(interval)
+                stop.wait(interval)
 
-        threading.Thread(target=loop, name="gp-warm", daemon=True).start()
+        thread = threading.Thread(target=loop, name="gp-warm", daemon=True)
+        thread.start()
+
+        def _stop() -> None:
+            # Let a warm-up in progress finish its store read before the
+            # interpreter tears down (a daemon thread inside SQLite at exit can crash).
+            stop.set()
+            thread.join(10)
+
+        atexit.register(_stop)
 
     def time_bucket(self) -> datetime:
         """Now, floored to ``dashboard.cache_seconds`` (the clock cached views use)."""

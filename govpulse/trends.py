@@ -449,15 +449,16 @@ class TermIndex:
         )
         return conn
 
-    def _load(self, day: date) -> _Day | None:
+    def _load(self, day: date, newer_than: float = 0.0) -> _Day | None:
         if self.path is None:
             return None
         try:
             conn = self._db()
             try:
                 row = conn.execute(
-                    "SELECT data FROM term_days WHERE ns = ? AND day = ? AND format = ?",
-                    (self.namespace, day.isoformat(), _DAY_FORMAT),
+                    "SELECT data FROM term_days WHERE ns = ? AND day = ? AND format = ? "
+                    "AND built > ?",
+                    (self.namespace, day.isoformat(), _DAY_FORMAT, newer_than),
                 ).fetchone()
             finally:
                 conn.close()
@@ -517,6 +518,9 @@ class TermIndex:
         if entry is None:
             entry = self._load(day)
         fresh = time.time() - self.max_age.total_seconds()
+        if entry is not None and not check_age and entry.built < fresh:
+            # Another process (the warmer) may have re-read the day since.
+            entry = self._load(day, newer_than=entry.built) or entry
         if entry is None or entry.count != count or (check_age and entry.built < fresh):
             span = Filters(since=_day_start(day), until=_day_start(day + timedelta(days=1)))
             messages = store.iter_messages(filters=span) if count else ()

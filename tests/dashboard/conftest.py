@@ -119,14 +119,16 @@ def filled_store(sqlite_store):
 def dash_settings(tmp_path):
     from govpulse.settings import load
 
-    # No background warmer: tests call the warm-up directly (test_cache.py), and a
-    # thread still computing after a test's store is closed would outlive it.
+    # No background threads (warmer, stale-while-revalidate refresh): a thread
+    # still reading after a test's store is closed would crash the interpreter.
+    # test_cache.py turns them on where it tests them.
     return load(
         env={},
         cli={
             "data_dir": str(tmp_path / "data"),
             "dashboard.page_size": "10",
             "dashboard.warm_seconds": "0",
+            "dashboard.cache_stale_seconds": "0",
         },
     )
 

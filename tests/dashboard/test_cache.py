@@ -133,7 +133,9 @@ def test_shared_cache_is_shared_and_follows_writes(filled_store, dash_settings, 
 
 
 def test_stale_view_is_served_while_recomputed(filled_store, dash_settings, tmp_path):
-    ctx = _ctx(dash_settings, tmp_path / "data", filled_store)
+    ctx = _ctx(
+        dash_settings, tmp_path / "data", filled_store, **{"dashboard.cache_stale_seconds": 600}
+    )
     values = iter([1, 2])
     assert ctx.cached(("v",), lambda: next(values)) == 1
     filled_store.upsert_many(
@@ -197,5 +199,10 @@ def test_days_are_re_read_for_age_only_by_refresh(filled_store, tmp_path):
     assert _facts(index.rising(filled_store, NOW, limit=0)) == first
     assert index.builds == built  # a query does not pay for re-reading old days
     start = NOW.date() - timedelta(days=8)
-    assert index.refresh(filled_store, start, NOW.date()) == 9  # the warmer does
+    # The warming process (its file copies are as old as the ones above).
+    warmer = TermIndex(tmp_path / "c.db", namespace="t", max_age=timedelta(0))
+    assert warmer.refresh(filled_store, start, NOW.date()) == 9
     assert _facts(index.rising(filled_store, NOW, limit=0)) == first
+    # This process picked up the re-read days from the shared file.
+    assert all(e.built > time.time() - 60 for e in index._days.values())
+    assert index.builds == built
