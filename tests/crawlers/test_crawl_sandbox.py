@@ -104,6 +104,20 @@ def test_mailbox_crawl_then_incremental(tmp_path, site):
         assert db.count(filters=Filters.make(source="mailbox")) == total
 
 
+def test_crawled_items_are_tagged_in_store_batches(tmp_path, site):
+    """With classification on, every stored item is tagged, though the classify step
+    tags whole store batches (crawl.store_batch) rather than one item per call."""
+    done = crawl(
+        tmp_path, site, "mailbox", GOVPULSE_CRAWL_CLASSIFY="true", GOVPULSE_CRAWL_STORE_BATCH="7"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open_db(tmp_path) as db:
+        stored = list(db.iter_messages())
+    assert len(stored) > 40
+    assert all(m.urgency is not None and m.topic_score is not None for m in stored)
+    assert "govpulse/classify/tagged" in done.stderr
+
+
 def test_weibo_and_forum_with_broken_channels(tmp_path, site):
     wb = crawl(
         tmp_path,
