@@ -105,7 +105,9 @@ class CompactTfidfVectorizer(TfidfVectorizer):
     skops stores a dict key by key, so a 150k-term vocabulary took minutes to
     save and ~15 s to load; as a numpy string array (terms in index order) it
     loads in well under a second and rebuilds the same dict.  Behaviour and
-    parameters are TfidfVectorizer's.
+    parameters are TfidfVectorizer's.  The shipped models now use hashed
+    n-grams (``classify.hashing``); this stays so that models trained before
+    still load and run.
     """
 
     def __getstate__(self):
