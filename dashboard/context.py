@@ -137,6 +137,7 @@ class DashContext:
         step can be served while the new one is computed.
         """
         key = (
+            self.store_name(),  # two stores may share one data dir (and cache file)
             fn.__module__,
             fn.__qualname__,
             tuple(_normalised(a, clocked) for a in args),
@@ -245,18 +246,22 @@ class DashContext:
         """This process's rising-terms index (per-day terms kept in the cache file)."""
         with self._open_lock:
             if self._terms is None or self._terms_pid != os.getpid():
-                source = self.store_source
-                namespace = source if isinstance(source, str) else getattr(source, "url", "")
                 # Where this process runs the warmer, it re-reads days for age
                 # (`refresh`), never a user's request (they would all come due at
                 # once); start_warmer switches that off.
                 self._terms = TermIndex(
                     self.cache_path(),
-                    namespace=str(namespace or id(source)),
+                    namespace=self.store_name(),
                     age_in_queries=self._warmer_pid != os.getpid(),
                 )
                 self._terms_pid = os.getpid()
             return self._terms
+
+    def store_name(self) -> str:
+        """Which store this is, for keys in the shared cache file (its URL)."""
+        source = self.store_source
+        name = source if isinstance(source, str) else getattr(source, "url", "")
+        return str(name or f"{type(source).__name__}@{id(source)}")
 
     def start_warmer(self, warm: Callable[[DashContext], None]) -> None:
         """Keep the default views computed: at start, and after the store or clock moves on.
