@@ -65,6 +65,19 @@ def test_working_days_between_skips_golden_week():
     assert working_days_between(start, start) == 0
 
 
+def test_ordinal_table_counts_the_official_working_days():
+    """The fast table agrees with chinese_calendar day by day, inside and outside its years."""
+    from datetime import timedelta
+
+    from govpulse.workdays import EPOCH, workday_ordinal
+
+    day, count = EPOCH, 0
+    while day <= date(2040, 12, 31):
+        assert workday_ordinal(day) == count, day
+        count += is_workday(day)
+        day += timedelta(days=1)
+
+
 def test_survival_curve_censors_open_letters():
     # 4 letters: answered after 1 and 3 days; open ones aged 2 and 5 days.
     curve = survival_curve([(1, 1, 0), (2, 0, 1), (3, 1, 0), (5, 0, 1)])
