@@ -284,6 +284,10 @@ class DashContext:
         stop = threading.Event()
 
         def loop() -> None:
+            # Below the request threads on the CPU (Linux threads have their own
+            # nice value): warming must not slow the users it is warming for.
+            with contextlib.suppress(AttributeError, OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
             last = None
             while not stop.is_set():
                 try:
