@@ -78,6 +78,8 @@ class DashContext:
         """
         if len(calls) < 2:
             return [call() for call in calls]
+        if getattr(self._tl, "fresh", False):  # the warmer's "never serve stale" holds in the pool
+            calls = tuple(self._in_fresh(call) for call in calls)
         with self._open_lock:
             if self._pool is None or self._pool_pid != os.getpid():
                 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +109,7 @@ class DashContext:
             return compute()
         k = key_text(key)
         marker = self.marker(clocked)
-        hit = self._lookup(k)
+        hit = self._lookup(k, marker, ttl)
         if hit is not None:
             age = time.time() - hit[1]
             if hit[0] == marker and age < ttl:
@@ -120,11 +122,16 @@ class DashContext:
             # One computation per key at a time: the table and chart callbacks
             # of a page fire together and would otherwise both run the query.
             flight = self._flights.setdefault(k, threading.Lock())
-        with flight:
-            hit = self._lookup(k)
-            if hit is not None and hit[0] == marker and time.time() - hit[1] < ttl:
-                return hit[2]
-            return self._compute_shared(k, marker, compute, ttl)
+        try:
+            with flight:
+                hit = self._lookup(k, marker, ttl)
+                if hit is not None and hit[0] == marker and time.time() - hit[1] < ttl:
+                    return hit[2]
+                return self._compute_shared(k, marker, compute, ttl)
+        finally:
+            with self._memo_lock:
+                if not flight.locked() and self._flights.get(k) is flight:
+                    del self._flights[k]  # keep the dict small; the file claim still dedups
 
     def query(
         self, fn: Callable[..., Any], *args: Any, clocked: bool = False, **kwargs: Any
@@ -160,10 +167,15 @@ class DashContext:
         configured = self.settings["dashboard.cache_db"]
         return Path(configured).expanduser() if configured else self.data_dir / "dashboard_cache.db"
 
-    def _lookup(self, k: str) -> tuple[str, float, Any] | None:
-        """The newest of this process's copy and the shared file's row."""
+    def _lookup(self, k: str, marker: str, ttl: float) -> tuple[str, float, Any] | None:
+        """This process's copy if fresh, else the newer of it and the shared file's row.
+
+        A fresh copy in memory skips the file (and unpickling) altogether.
+        """
         with self._memo_lock:
             mine = self._memo.get(k)
+        if mine is not None and mine[0] == marker and time.time() - mine[1] < ttl:
+            return mine
         shared = self.shared_cache().get(k)
         if shared is not None and (mine is None or shared[1] > mine[1]):
             self._remember(k, shared)
@@ -232,6 +244,13 @@ class DashContext:
                     self._refreshing.discard(k)
 
         refresher.submit(run)
+
+    def _in_fresh(self, call: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with self.fresh():
+                return call()
+
+        return run
 
     @contextlib.contextmanager
     def fresh(self) -> Iterator[None]:
