@@ -14,8 +14,12 @@ the ``dashboard.cache_seconds`` step the clock is in.  An entry is fresh
 while its marker is current and it is younger than ``cache_seconds``.  A
 stale entry younger than ``dashboard.cache_stale_seconds`` is still shown
 while one background thread recomputes it (stale-while-revalidate), so a
-crawl writing every few seconds does not make every view cold; label
-writes that a user must see at once are read outside this cache.
+crawl writing every few seconds does not make every view cold -- but only
+when the view took at least `STALE_MIN_COST_S` to compute: a view that is
+cheap to recompute is recomputed, never shown stale (a view computed while
+the store was still empty or small is cheap, and must not outlive the data
+that arrives next).  Label writes that a user must see at once are read
+outside this cache.
 
 Values are pickled: the file lives in the data dir, which also holds the
 cookie key, so it is as trusted as the code.
@@ -35,6 +39,9 @@ from typing import Any
 
 #: Bump when cached value types change shape: older rows are then ignored.
 FORMAT = 1
+
+#: A stale view is served (while recomputed) only if computing it took this long.
+STALE_MIN_COST_S = 0.1
 
 
 def key_text(key: Any) -> str:
@@ -82,8 +89,8 @@ class SharedCache:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = OFF")  # a cache: losing a row is harmless
                 conn.execute(
-                    "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, marker TEXT, "
-                    "created REAL, value BLOB)"
+                    "CREATE TABLE IF NOT EXISTS views (key TEXT PRIMARY KEY, marker TEXT, "
+                    "created REAL, value BLOB, cost REAL)"
                 )
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS flights (key TEXT PRIMARY KEY, until REAL)"
@@ -94,31 +101,34 @@ class SharedCache:
             self._local.pid = os.getpid()
         return conn
 
-    def get(self, key: str) -> tuple[str, float, Any] | None:
-        """(marker text, created, value) or None."""
+    def get(self, key: str) -> tuple[str, float, Any, float] | None:
+        """(marker text, created, value, seconds it took to compute) or None."""
         conn = self._conn()
         if conn is None:
             return None
         try:
             row = conn.execute(
-                "SELECT marker, created, value FROM results WHERE key = ?", (key,)
+                "SELECT marker, created, value, cost FROM views WHERE key = ?", (key,)
             ).fetchone()
-            return None if row is None else (row[0], row[1], pickle.loads(row[2]))
+            return None if row is None else (row[0], row[1], pickle.loads(row[2]), row[3])
         except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
             return None
 
-    def put(self, key: str, marker: str, created: float, value: Any, keep: float) -> None:
+    def put(
+        self, key: str, marker: str, created: float, value: Any, cost: float, keep: float
+    ) -> None:
         conn = self._conn()
         if conn is None:
             return
         try:
             blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             conn.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (key, marker, created, blob)
+                "INSERT OR REPLACE INTO views VALUES (?, ?, ?, ?, ?)",
+                (key, marker, created, blob, cost),
             )
             self._puts += 1
             if self._puts % 200 == 0:  # keep the file small: drop what nobody can use
-                conn.execute("DELETE FROM results WHERE created < ?", (time.time() - keep,))
+                conn.execute("DELETE FROM views WHERE created < ?", (time.time() - keep,))
         except (sqlite3.Error, pickle.PicklingError, TypeError, AttributeError):
             pass
 

@@ -21,12 +21,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dashboard.cache import SharedCache, key_text, store_marker
+from dashboard.cache import STALE_MIN_COST_S, SharedCache, key_text, store_marker
 from govpulse.schema import TZ
 from govpulse.trends import TermIndex
 from store.base import FILTER_FIELDS, Filters, Sla, Store
 
 log = logging.getLogger(__name__)
+
+#: A cached view: (validity marker, created (epoch s), value, seconds it took to compute).
+Entry = tuple[str, float, Any, float]
 
 
 @dataclass
@@ -43,7 +46,7 @@ class DashContext:
     _pool_pid: int = field(default=0, repr=False)
     _open_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _flights: dict[Any, threading.Lock] = field(default_factory=dict, repr=False)
-    _memo: dict[str, tuple[str, float, Any]] = field(default_factory=dict, repr=False)
+    _memo: dict[str, Entry] = field(default_factory=dict, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _shared: SharedCache | None = field(default=None, repr=False)
     _refreshing: set[str] = field(default_factory=set, repr=False)
@@ -115,7 +118,8 @@ class DashContext:
             if hit[0] == marker and age < ttl:
                 return hit[2]
             stale = float(self.settings["dashboard.cache_stale_seconds"])
-            if age < stale and not getattr(self._tl, "fresh", False):
+            slow = hit[3] >= STALE_MIN_COST_S  # cheap views are recomputed, never stale
+            if age < stale and slow and not getattr(self._tl, "fresh", False):
                 self._refresh_later(k, marker, compute)
                 return hit[2]
         with self._memo_lock:
@@ -167,7 +171,7 @@ class DashContext:
         configured = self.settings["dashboard.cache_db"]
         return Path(configured).expanduser() if configured else self.data_dir / "dashboard_cache.db"
 
-    def _lookup(self, k: str, marker: str, ttl: float) -> tuple[str, float, Any] | None:
+    def _lookup(self, k: str, marker: str, ttl: float) -> Entry | None:
         """This process's copy if fresh, else the newer of it and the shared file's row.
 
         A fresh copy in memory skips the file (and unpickling) altogether.
@@ -182,7 +186,7 @@ class DashContext:
             return shared
         return mine
 
-    def _remember(self, k: str, entry: tuple[str, float, Any]) -> None:
+    def _remember(self, k: str, entry: Entry) -> None:
         with self._memo_lock:
             if len(self._memo) > 256:
                 self._memo.clear()
@@ -201,12 +205,12 @@ class DashContext:
             if time.monotonic() > deadline:
                 break  # the other process is stuck or gone: compute here
         try:
-            created = time.time()
+            created, started = time.time(), time.perf_counter()
             value = compute()
-            entry = (marker, created, value)
-            self._remember(k, entry)
+            cost = time.perf_counter() - started
+            self._remember(k, (marker, created, value, cost))
             keep = 2 * max(ttl, float(self.settings["dashboard.cache_stale_seconds"]))
-            shared.put(k, marker, created, value, keep)
+            shared.put(k, marker, created, value, cost, keep)
             return value
         finally:
             shared.release(k)
@@ -229,12 +233,13 @@ class DashContext:
                 shared = self.shared_cache()
                 if shared.claim(k, 120):  # else another process is refreshing it
                     try:
-                        created = time.time()
+                        created, started = time.time(), time.perf_counter()
                         value = compute()
-                        self._remember(k, (marker, created, value))
+                        cost = time.perf_counter() - started
+                        self._remember(k, (marker, created, value, cost))
                         ttl = float(self.settings["dashboard.cache_seconds"])
                         stale = float(self.settings["dashboard.cache_stale_seconds"])
-                        shared.put(k, marker, created, value, 2 * max(ttl, stale))
+                        shared.put(k, marker, created, value, cost, 2 * max(ttl, stale))
                     finally:
                         shared.release(k)
             except Exception:  # a failed refresh leaves the stale entry; the next miss retries

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from dashboard.cache import STALE_MIN_COST_S
 from dashboard.context import DashContext
 from govpulse.schema import Message, Topic, make_id
 from govpulse.trends import TermIndex, rising_terms
@@ -137,7 +138,12 @@ def test_stale_view_is_served_while_recomputed(filled_store, dash_settings, tmp_
         dash_settings, tmp_path / "data", filled_store, **{"dashboard.cache_stale_seconds": 600}
     )
     values = iter([1, 2])
-    assert ctx.cached(("v",), lambda: next(values)) == 1
+
+    def slow(value):  # only a view that is slow to compute is worth serving stale
+        time.sleep(STALE_MIN_COST_S)
+        return value
+
+    assert ctx.cached(("v",), lambda: slow(next(values))) == 1
     filled_store.upsert_many(
         [
             Message(
@@ -145,7 +151,7 @@ def test_stale_view_is_served_while_recomputed(filled_store, dash_settings, tmp_
             ).validate()
         ]
     )
-    assert ctx.cached(("v",), lambda: next(values)) == 1  # stale, refresh started
+    assert ctx.cached(("v",), lambda: slow(next(values))) == 1  # stale, refresh started
     deadline = time.monotonic() + 30
     while ctx.cached(("v",), lambda: 2) != 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -159,6 +165,18 @@ def test_stale_view_is_served_while_recomputed(filled_store, dash_settings, tmp_
             ]
         )
         assert ctx.cached(("v",), lambda: 4) == 4
+
+
+def test_cheap_view_is_recomputed_not_served_stale(filled_store, dash_settings, tmp_path):
+    """A view computed on a nearly empty store is cheap: after a write it is never shown stale."""
+    ctx = _ctx(
+        dash_settings, tmp_path / "data", filled_store, **{"dashboard.cache_stale_seconds": 600}
+    )
+    assert ctx.cached(("cheap",), lambda: "before") == "before"
+    filled_store.upsert_many(
+        [Message(id=make_id("forum", "new-4"), source="forum", channel="问政论坛", body="帖")]
+    )
+    assert ctx.cached(("cheap",), lambda: "after") == "after"
 
 
 CALLS: list = []
