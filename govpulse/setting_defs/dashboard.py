@@ -66,7 +66,8 @@ SETTINGS = [
         "dashboard.cache_stale_seconds",
         600,
         "A cached view whose store or clock step has moved on is still shown, while "
-        "it is recomputed in the background, if it is younger than this; 0: never.",
+        "it is recomputed in the background, if it is younger than this and took "
+        "at least 0.1 s to compute (cheap views are simply recomputed); 0: never.",
         type="int",
     ),
     Setting(
