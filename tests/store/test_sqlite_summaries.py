@@ -280,9 +280,9 @@ def test_relevance_pages_equal_the_joined_query(tmp_path, monkeypatch, limit):
     The bodies repeat a few phrases, so bm25 ties are many and the id
     tie-break decides; limit 0 forces the joined fallback itself.
     """
-    import store.sqlite as sqlite_module
+    import store.sqlite_search as sqlite_search
 
-    monkeypatch.setattr(sqlite_module, "_RELEVANCE_MAX", limit)
+    monkeypatch.setattr(sqlite_search, "_RELEVANCE_MAX", limit)
     store = SQLiteStore(tmp_path / "rel.db")
     store.upsert_many(make(1200, seed=6))
     try:
