@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 
 import click
@@ -115,6 +116,10 @@ def main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if os.environ.get("GOVPULSE_DEMO_PARENT"):
+        from govpulse.demo import follow_parent
+
+        follow_parent()
     app = AppContext(settings)
     ctx.obj = app
     ctx.call_on_close(app.close)

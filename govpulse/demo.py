@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 DEMO_USER = "demo"
 DEMO_PASSWORD = "govpulse-demo"
 SPIDERS = ("weibo", "mailbox", "forum")
+#: Set in the demo's children: the pid of the demo that started them.
+PARENT_ENV = "GOVPULSE_DEMO_PARENT"
 
 #: Settings the demo changes from the production defaults (a user's own
 #: --set / env / toml values still win).
@@ -126,7 +128,7 @@ class Demo:
         out = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "govpulse.cli", *args],
-            env=env,
+            env={**env, PARENT_ENV: str(os.getpid())},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # so a Ctrl-C reaches only the demo, which stops them in order
@@ -225,6 +227,27 @@ class Demo:
         except UserError:
             users.set_password(DEMO_USER, DEMO_PASSWORD)
         env[registry()["dashboard.users_db"].env_var] = str(self.data_dir / "users.db")
+
+
+def follow_parent() -> None:
+    """In a demo child: stop when the demo is gone, even when it was killed outright.
+
+    The children run in their own sessions (so a Ctrl-C reaches only the
+    demo, which stops them in order); without this watch a SIGKILLed demo
+    would leave its dashboard serving on the port.
+    """
+    raw = os.environ.get(PARENT_ENV, "")
+    if not raw.isdigit():
+        return
+    parent = int(raw)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        log.warning("the demo (pid %d) is gone: stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="demo-parent", daemon=True).start()
 
 
 @click.command("demo")

@@ -61,9 +61,13 @@ def demo(tmp_path):
     )
     started = time.monotonic()
     yield proc, f"http://127.0.0.1:{port}", data, tmp_path / "demo.out", started
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
+    if proc.poll() is None:  # the test failed early: stop the demo and its children
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # its children follow it (govpulse.demo.follow_parent)
+            proc.wait(10)
 
 
 def _wait_for(predicate, timeout: float, what: str, log: Path | None = None):
