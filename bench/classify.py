@@ -9,9 +9,13 @@ GOVPULSE_SHARED_DATA) and times, in the same process and run:
   just to tokenise);
 * govpulse: ``Tagger.tag_rows`` in batches of 500 with the shipped topic,
   urgency and rumour models (rumour scored for every letter, i.e. the worst
-  case), which includes normalisation, rjieba cutting, the shared n-gram
-  hashed n-gram counts (``classify.hashing``, one per batch for all three
-  models) and the three models;
+  case), which includes the preparation (``classify.text.prepare_chars``:
+  normalisation only, the shipped models read character n-grams and need
+  no jieba cut), the shared hashed n-gram counts (``classify.hashing``, one
+  per batch for all three models) and the three models;
+* preparation alone: ``prepare_chars`` (what the shipped models read) and,
+  for reference, ``prepare`` (normalisation + rjieba cut + stop words, what
+  word models read);
 * the crawl pipeline's calls: batches of ``crawl.store_batch`` (200) messages
   (the classify step tags each store batch at once), and for comparison
   one message per call (what it did before).
@@ -91,9 +95,9 @@ def main() -> int:
     tagger.tag_rows(rows[:50])  # warm-up: lazy dictionary and model set-up
     rss_loaded = peak_rss_mb()
 
-    from classify.text import prepare
+    from classify.text import prepare, prepare_chars
 
-    base_t, ours_t, cut_t = [], [], []
+    base_t, ours_t, cut_t, chars_t = [], [], [], []
     for _ in range(args.runs):
         start = time.perf_counter()
         for a, b in letters:
@@ -103,6 +107,10 @@ def main() -> int:
         for a, b in letters:
             prepare(a, b)
         cut_t.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for a, b in letters:
+            prepare_chars(a, b)
+        chars_t.append(time.perf_counter() - start)
         start = time.perf_counter()
         for i in range(0, n, 500):
             tagger.tag_rows(rows[i : i + 500])
@@ -126,6 +134,10 @@ def main() -> int:
     print(f"jieba.lcut alone (baseline):          {base:9.0f} letters/s  (median of {args.runs})")
     cut = n / statistics.median(cut_t)
     print(f"govpulse tokenisation only (prepare):  {cut:9.0f} letters/s  ({cut / base:.1f}x jieba)")
+    chars = n / statistics.median(chars_t)
+    print(
+        f"preparation for char models only:      {chars:9.0f} letters/s  ({chars / base:.1f}x jieba)"
+    )
     print(f"govpulse topic+urgency+rumour tagging: {ours:9.0f} letters/s  (median of {args.runs})")
     print(f"ratio govpulse / jieba-alone:          {ours / base:9.2f}x")
     print(

@@ -111,7 +111,7 @@ def train_cmd(
             text_col,
             title_col,
             label_col,
-            progress=lambda it, n: _progress(it, n, "cutting"),
+            progress=lambda it, n: _progress(it, n, "preparing"),
         )
         for note in ds.notes:
             click.echo(note, err=True)
@@ -180,6 +180,7 @@ def evaluate_cmd(
     from classify import training as T
     from classify.data import DataError
     from classify.modelio import ModelUnavailable, load_model, model_path
+    from classify.pipelines import input_form
     from classify.tagger import TaggerConfig, default_model_dir
 
     folders = [Path(p) for p in (model_dir, app.settings["classify.model_dir"]) if p]
@@ -196,7 +197,8 @@ def evaluate_cmd(
             text_col,
             title_col,
             label_col,
-            progress=lambda it, n: _progress(it, n, "cutting"),
+            progress=lambda it, n: _progress(it, n, "preparing"),
+            form=input_form(model),  # an older model reads the form it was trained on
         )
         metrics = T.evaluate(task, model, ds, rule_min_p)
     except DataError as exc:

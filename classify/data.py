@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from classify.text import prepare
+from classify.text import PREPARE
 
 
 class DataError(ValueError):
@@ -111,10 +111,17 @@ def text_columns(
     return title, text
 
 
-def prepared_tokens(frame: pd.DataFrame, title: str | None, text: str | None) -> list[str]:
-    """Model input for every row; a pre-cut ``tokens`` column is used as it is."""
+def prepared_tokens(
+    frame: pd.DataFrame, title: str | None, text: str | None, form: str = "tokens"
+) -> list[str]:
+    """Model input of the given form (``classify.text.PREPARE``) for every row.
+
+    A pre-cut ``tokens`` column is used as it is, for either form: the
+    character n-grams of the "chars" form ignore the spaces between tokens.
+    """
     if text == "tokens" and title is None:
         return [" ".join(_cell(v).split()) for v in frame[text]]
+    prepare = PREPARE[form]
     titles = frame[title] if title else [""] * len(frame)
     texts = frame[text] if text else [""] * len(frame)
     return [prepare(_cell(a), _cell(b)) for a, b in zip(titles, texts, strict=True)]

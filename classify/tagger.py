@@ -1,8 +1,9 @@
 """The Tagger: fills topic, urgency and rumour fields of messages in place.
 
 This is the interface the crawl pipeline, ``govpulse import``, the dashboard
-and ``govpulse reclassify`` call.  Each message is cut once
-(``classify.text.prepare``) and the same token string feeds all three models.
+and ``govpulse reclassify`` call.  Each message is prepared once per input
+form its models read (``classify.text.PREPARE``; the shipped models all read
+``prepare_chars``, no jieba cut) and the same string feeds all three models.
 
 Score semantics (documented in docs/classify.md):
 
@@ -34,8 +35,8 @@ from classify import cues
 from classify.decide import adjust_rumour, decide_urgency
 from classify.hashing import shared_batch, useful_columns
 from classify.modelio import ModelUnavailable, load_model, model_path
-from classify.pipelines import RUMOUR_META, TASKS
-from classify.text import prepare
+from classify.pipelines import RUMOUR_META, TASKS, input_form
+from classify.text import PREPARE
 from govpulse.schema import Message, Source, Topic, Urgency
 
 __all__ = ["ModelUnavailable", "Tagger", "TaggerConfig", "default_model_dir"]
@@ -98,6 +99,8 @@ class Tagger:
         self.config = config or TaggerConfig()
         # Columns any model reads: the shared n-gram count of a batch skips the rest.
         self._useful = useful_columns(list(self.models.values()))
+        # The text form each model was trained on; each form is prepared once per message.
+        self._forms = {task: input_form(model) for task, model in self.models.items()}
 
     # -- loading -----------------------------------------------------------
     @classmethod
@@ -167,19 +170,24 @@ class Tagger:
 
     def _tag_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[Tagging]:
         cues.clear_caches()  # cue look-ups are cached within a batch only
-        tokens = [prepare(r.get("title"), r.get("body")) for r in rows]
+        texts = {
+            form: [PREPARE[form](r.get("title"), r.get("body")) for r in rows]
+            for form in dict.fromkeys(self._forms.values())
+        }
         out = [Tagging() for _ in rows]
-        live = [i for i, t in enumerate(tokens) if t]
+        live = [i for i in range(len(rows)) if any(t[i] for t in texts.values())]
         if not live:
             return out
-        live_tokens = [tokens[i] for i in live]
-        # The three models' HashedNgrams steps share one n-gram count per batch.
-        with shared_batch(live_tokens, self._useful):
-            self._topic(live, live_tokens, out)
-            self._urgency(live, live_tokens, out)
+        live_texts = {form: [t[i] for i in live] for form, t in texts.items()}
+        # The three models' HashedNgrams steps share one n-gram count per batch
+        # (rows are matched by the identity of the text objects, whatever their form).
+        with shared_batch([t for ts in live_texts.values() for t in ts], self._useful):
+            self._topic(live, live_texts[self._forms["topic"]], out)
+            self._urgency(live, live_texts[self._forms["urgency"]], out)
             rum = [i for i in live if rows[i].get("rumour")]
             if rum:
-                self._rumour(rum, [tokens[i] for i in rum], [rows[i] for i in rum], out)
+                rum_texts = texts[self._forms["rumour"]]
+                self._rumour(rum, [rum_texts[i] for i in rum], [rows[i] for i in rum], out)
         return out
 
     def _topic(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:

@@ -31,8 +31,8 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from classify import data as D
 from classify.decide import decide_urgency_many
-from classify.pipelines import BUILDERS, RUMOUR_META, TASKS
-from classify.text import prepare
+from classify.pipelines import BUILDERS, RUMOUR_META, TASKS, task_form
+from classify.text import PREPARE
 from govpulse.schema import Label, Topic, Urgency
 
 RUMOUR_TRUE = {"1", "1.0", "true", "yes", "rumour", "谣言", "是"}
@@ -97,8 +97,15 @@ def load_dataset(
     title_col: str | None = None,
     label_col: str | None = None,
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+    form: str | None = None,
 ) -> Dataset:
-    """Read a labelled file for one task and prepare its model inputs."""
+    """Read a labelled file for one task and prepare its model inputs.
+
+    ``form`` is the input form (``classify.text.PREPARE``) of the model the
+    data is for: by default the one the task's current pipeline trains on;
+    evaluating an older model passes that model's form
+    (``classify.pipelines.input_form``).
+    """
     if task not in TASKS:
         raise D.DataError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     frame = D.read_table(path)
@@ -117,10 +124,11 @@ def load_dataset(
     y = np.array([v for v in y_raw if v is not None], dtype=object if task != "rumour" else int)
     if len(frame) == 0:
         raise D.DataError(f"{path}: no rows with a {label!r} label")
+    form = form or task_form(task)
     tokens = (
-        D.prepared_tokens(frame, title, text)
+        D.prepared_tokens(frame, title, text, form)
         if progress is None
-        else list(progress(D.prepared_tokens(frame, title, text), len(frame)))
+        else list(progress(D.prepared_tokens(frame, title, text, form), len(frame)))
     )
     ds_notes = [f"{dropped} rows without a label skipped"] if dropped else []
     times = None
@@ -158,6 +166,7 @@ def corrections_dataset(task: str, store: Any) -> Dataset | None:
         "topic": None,  # user topics allowed: retraining is how new topics are added
         "urgency": {u.value for u in Urgency},
     }.get(task)
+    prepare = PREPARE[task_form(task)]
     for mid, lab in latest.items():
         msg = messages.get(mid)
         value = _label_value(task, lab.value)

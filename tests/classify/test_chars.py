@@ -1,0 +1,105 @@
+"""Character-form models: prepared without a jieba cut, and older word models still fed tokens."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classify import pipelines as P
+from classify import training as T
+from classify.hashing import ngram_keys
+from classify.pipelines import RUMOUR_META, build_topic, input_form, task_form
+from classify.tagger import Tagger
+from classify.text import MAX_CLASSIFY_CHARS, clip, prepare, prepare_chars, strip_html
+from govpulse.tokenize import normalise
+
+
+def test_prepare_chars_is_the_normalised_text_without_a_cut():
+    out = prepare_chars(
+        "小区燃气泄漏！", "楼道里闻到<b>很浓的</b>燃气味，ＡＢＣ１２３ https://x.cn/a 😀"
+    )
+    assert out == "小区燃气泄漏! 楼道里闻到 很浓的 燃气味,ABC123"  # tags become spaces
+    # No cut: stop words and word boundaries stay as written.
+    assert prepare_chars("", "您好，请问社保卡丢了怎么补办？") == "您好,请问社保卡丢了怎么补办?"
+
+
+def test_prepare_chars_equals_normalise_of_the_clipped_text():
+    """The full-width replacements done before ``normalise`` change nothing in its result."""
+    texts = [
+        "网传，某地！发生？地震：（据说）；转发　扩散\xa0…",
+        "ｈｔｔｐ://ａ.ｃｏｍ，ｅ\u0301 ① ㎡ ０１２，",
+        "臺灣，後來…" * 3,
+        "<p>停水&nbsp;三天，</p>" + "长" * (MAX_CLASSIFY_CHARS + 10),
+    ]
+    for text in texts:
+        assert prepare_chars("", text) == normalise(clip(strip_html(text)))
+
+
+def test_char_ngrams_skip_punctuation_and_spaces():
+    with_punct = ngram_keys(["燃气,泄漏! 楼道"], None, (1, 3), drop_nonword=True)[1]
+    plain = ngram_keys(["燃气泄漏楼道"], None, (1, 3))[1]
+    assert sorted(with_punct.tolist()) == sorted(plain.tolist())
+
+
+def test_prepare_chars_empty_emoji_and_traditional():
+    assert prepare_chars(None, None) == ""
+    assert prepare_chars("", "   \n\t ") == ""
+    assert prepare_chars("", "😀😀🙏[微笑]") == ""
+    assert prepare_chars("", ",,, !!") == ""
+    assert prepare_chars("", "臺灣 後來") == prepare_chars("", "台湾 后来")
+
+
+def test_input_forms():
+    assert {task_form(t) for t in P.TASKS} == {"chars"}
+    assert input_form(Tagger.load_default().models["topic"]) == "chars"
+    words = build_topic()
+    words.steps[0][1].steps[0][1].set_params(word_ngrams=(1, 2))
+    assert input_form(words) == "tokens"
+    assert input_form(object()) == "tokens"  # no hashed n-grams: a model from before them
+
+
+def test_training_reads_raw_text_in_the_pipelines_form(fixtures_dir):
+    ds = T.load_dataset("urgency", str(fixtures_dir / "urgency_small.csv"))
+    frame = pd.read_csv(fixtures_dir / "urgency_small.csv", dtype=str)
+    assert ds.X[0] == prepare_chars(frame["title"][0], frame["text"][0])
+    older = T.load_dataset("urgency", str(fixtures_dir / "urgency_small.csv"), form="tokens")
+    assert older.X[0] == prepare(frame["title"][0], frame["text"][0])
+
+
+def test_a_word_model_beside_char_models_gets_tokens(fixtures_dir, tiny_model_dir, monkeypatch):
+    """A topic model trained on jieba words (as before) keeps getting jieba tokens."""
+    monkeypatch.setattr(P, "NGRAMS", {"n_bits": 20, "word_ngrams": (1, 2), "char_ngrams": (2, 3)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = T.load_dataset("topic", str(fixtures_dir / "topic_small.csv"))
+        word_topic = T.fit("topic", ds)
+    monkeypatch.undo()
+    assert input_form(word_topic) == "tokens"
+    tiny = Tagger.load(tiny_model_dir)
+    mixed = Tagger({**tiny.models, "topic": word_topic}, config=tiny.config)
+    letters = [
+        ("小区燃气泄漏", "味道很大，请尽快处理。"),
+        ("工资拖欠", "公司拖欠农民工工资三个月，请劳动监察部门帮忙。"),
+        ("", "😀"),
+        ("公交线路建议", "建议增加公交班次，早高峰太挤。"),
+    ]
+    rows = [{"title": a, "body": b, "rumour": True, "reposts": 3} for a, b in letters]
+    got = mixed.tag_rows(rows)
+    assert got[2].topic is None and got[2].urgency is None
+    live = [0, 1, 3]
+    tokens = [prepare(*letters[i]) for i in live]
+    chars = [prepare_chars(*letters[i]) for i in live]
+    frame = pd.DataFrame(
+        {"tokens": chars, **{k: [3 if k == "reposts" else None] * 3 for k in RUMOUR_META}}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        topic_p = word_topic.predict_proba(tokens).max(axis=1)
+        rumour_p = tiny.models["rumour"].predict_proba(frame)[:, 1]
+    assert [got[i].topic_score for i in live] == pytest.approx(np.round(topic_p, 4), abs=1e-4)
+    assert [got[i].urgency for i in live] == [tiny.tag_rows([rows[i]])[0].urgency for i in live]
+    # The rumour score before the reply/refutation discounts (none here).
+    assert [got[i].rumour_score for i in live] == pytest.approx(np.round(rumour_p, 4), abs=1e-4)
