@@ -42,9 +42,7 @@ def build_topic(shared: Path, out: Path) -> dict[str, Any]:
     model = T.fit("topic", ds)
     raw = T.load_dataset("topic", str(raw_file))
     raw_metrics = T.evaluate("topic", model, raw)
-    raw_metrics["validation"] = (
-        "raw letters prepared as served (may overlap the training letters)"
-    )
+    raw_metrics["validation"] = "raw letters prepared as served (may overlap the training letters)"
     print(T.format_report(raw_metrics, "topic: 448 raw letters"))
     card = {
         "data": {

