@@ -103,3 +103,22 @@ def test_a_word_model_beside_char_models_gets_tokens(fixtures_dir, tiny_model_di
     assert [got[i].urgency for i in live] == [tiny.tag_rows([rows[i]])[0].urgency for i in live]
     # The rumour score before the reply/refutation discounts (none here).
     assert [got[i].rumour_score for i in live] == pytest.approx(np.round(rumour_p, 4), abs=1e-4)
+
+
+def test_block_sort_gives_the_one_sort_counts(monkeypatch):
+    """Sorting the keys by blocks of rows is only faster: the counts are the same."""
+    from classify import hashing as H
+
+    texts = ["社保 补办 流程", "", "水", "公交线路，太挤！" * 40, "网传 地震 转发扩散" * 7] * 60
+    for params in (
+        {"word_ngrams": (1, 2), "char_ngrams": (2, 3)},
+        {"word_ngrams": None, "char_ngrams": (1, 3), "drop_nonword": True},
+    ):
+        monkeypatch.setattr(H, "_SORT_BLOCK", 64)
+        blocks = H.hashed_counts(texts, **params)
+        monkeypatch.setattr(H, "_SORT_BLOCK", 1 << 40)
+        whole = H.hashed_counts(texts, **params)
+        assert blocks.has_canonical_format
+        np.testing.assert_array_equal(blocks.indptr, whole.indptr)
+        np.testing.assert_array_equal(blocks.indices, whole.indices)
+        np.testing.assert_array_equal(blocks.data, whole.data)
