@@ -23,7 +23,7 @@ from typing import Any
 
 from dashboard.cache import STALE_MIN_COST_S, SharedCache, key_text, store_marker
 from govpulse.schema import TZ
-from govpulse.trends import TermIndex
+from govpulse.term_index import TermIndex
 from store.base import FILTER_FIELDS, Filters, Sla, Store
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from govpulse.schema import TZ, Message, Status, Urgency
 from store.base import Filters, SearchResult, Sla, Store
 
 if TYPE_CHECKING:
-    from govpulse.trends import TermIndex
+    from govpulse.term_index import TermIndex
 
 #: Columns of search results, tables and exports, in order.
 MESSAGE_COLUMNS = (

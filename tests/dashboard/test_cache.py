@@ -16,7 +16,8 @@ import pytest
 from dashboard.cache import STALE_MIN_COST_S
 from dashboard.context import DashContext
 from govpulse.schema import Message, Topic, make_id
-from govpulse.trends import TermIndex, rising_terms
+from govpulse.term_index import TermIndex
+from govpulse.trends import rising_terms
 from store.base import Filters
 
 from .conftest import NOW
