@@ -124,20 +124,24 @@ class WeiboSpider(GovSpider):
             cb_kwargs={"post": post, "number": number, "buffer": buffer},
         )
 
+    def _comments_page(self, response: Any) -> tuple[Any, list[Any]]:
+        """(the parsed comments page, []) or, for a page that cannot be read, (None, retries).
+
+        With no retry (blocked, or retries used up) the chain goes on
+        without this page's comments, as it always did.
+        """
+        try:
+            return CommentsPage(self.page(response), self.now()).parse(), []
+        except ParseError as exc:
+            return None, list(self.failed(response, exc))
+
     def parse_hotflow(
         self, response: Any, post: dict[str, Any], number: int, buffer: list[Comment]
     ):  # type: ignore[no-untyped-def]
-        cp = CommentsPage(self.page(response), self.now())
-        try:
-            page = cp.parse()
-        except ParseError as exc:
-            retried = False
-            for req in self.failed(response, exc):
-                retried = True
-                yield req
-            if retried:
-                return
-            page = None
+        page, retries = self._comments_page(response)
+        if retries:
+            yield from retries
+            return
         if page is not None:
             buffer = buffer + page.comments
             cap = int(self.gp["crawl.weibo_max_comment_pages"])
@@ -198,16 +202,10 @@ class WeiboSpider(GovSpider):
         number: int,
         got: list[Comment],
     ):  # type: ignore[no-untyped-def]
-        try:
-            page = CommentsPage(self.page(response), self.now()).parse()
-        except ParseError as exc:
-            retried = False
-            for req in self.failed(response, exc):
-                retried = True
-                yield req
-            if retried:
-                return
-            page = None
+        page, retries = self._comments_page(response)
+        if retries:
+            yield from retries
+            return
         if page is not None:
             got = got + page.comments
             if page.max_id and number < int(self.gp["crawl.weibo_max_comment_pages"]):
