@@ -25,6 +25,18 @@ def test_urgency_label_ids_resolve_to_real_letters(shared_data, monkeypatch):
     assert 0.25 < ds.holdout.mean() < 0.35
 
 
+def test_urgency_sampling_file_covers_every_label():
+    """Every labelled letter says how it was picked, so held-out figures can be split by it."""
+    from classify.data import read_table
+
+    labels = read_table("classify/labels/urgency_labels.csv")
+    sampling = read_table("classify/labels/urgency_sampling.csv")
+    assert set(sampling["sample"]) <= {"initial", "keyword", "random"}
+    assert not sampling.duplicated(["source_file", "id"]).any()
+    keys = set(zip(labels["source_file"], labels["id"], strict=True))
+    assert set(zip(sampling["source_file"], sampling["id"], strict=True)) == keys
+
+
 def test_shipped_topic_model_on_raw_letters(shared_data):
     """The 448 raw letters, cut by our tokeniser, score like the pre-cut CV."""
     from classify import training as T
