@@ -7,10 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from classify import pipelines as P
 from classify import training as T
-from classify.hashing import ngram_keys
+from classify.hashing import hashed_counts, ngram_keys
 from classify.pipelines import RUMOUR_META, build_topic, input_form, task_form
 from classify.tagger import Tagger
 from classify.text import MAX_CLASSIFY_CHARS, clip, prepare, prepare_chars, strip_html
@@ -115,10 +116,35 @@ def test_block_sort_gives_the_one_sort_counts(monkeypatch):
         {"word_ngrams": None, "char_ngrams": (1, 3), "drop_nonword": True},
     ):
         monkeypatch.setattr(H, "_SORT_BLOCK", 64)
+        monkeypatch.setattr(H, "_CHAR_SORT_BLOCK", 64)
         blocks = H.hashed_counts(texts, **params)
         monkeypatch.setattr(H, "_SORT_BLOCK", 1 << 40)
+        monkeypatch.setattr(H, "_CHAR_SORT_BLOCK", 1 << 40)
         whole = H.hashed_counts(texts, **params)
         assert blocks.has_canonical_format
         np.testing.assert_array_equal(blocks.indptr, whole.indptr)
         np.testing.assert_array_equal(blocks.indices, whole.indices)
         np.testing.assert_array_equal(blocks.data, whole.data)
+
+
+@pytest.mark.parametrize("copies", [2, 700])  # 700 copies: > 4096 rows, 64-bit keys
+def test_char_ngram_counts_equal_a_plain_count_of_ngram_keys(copies):
+    """The character-only fast path counts exactly the (row, column) pairs of
+    ``ngram_keys``, with or without a mask of useful columns."""
+    texts = ["社保补办流程，怎么办？", "", "水", "公交线路太挤" * 30, "a b", "網傳地震"] * copies
+    params = {"word_ngrams": None, "char_ngrams": (1, 3), "drop_nonword": True}
+    rows, keys = ngram_keys(texts, **params)
+    cols = (keys >> np.uint64(44)).astype(np.int64)
+    useful = np.zeros(1 << 20, dtype=bool)
+    useful[cols[::3]] = True  # every third n-gram's column, and only those
+    for mask in (None, useful):
+        sel = np.ones(len(cols), dtype=bool) if mask is None else mask[cols]
+        ref = sp.csr_matrix(
+            (np.ones(sel.sum()), (rows[sel], cols[sel])), shape=(len(texts), 1 << 20)
+        )
+        ref.sum_duplicates()
+        got = hashed_counts(texts, useful=mask, sublinear_tf=False, **params)
+        assert got.has_canonical_format
+        np.testing.assert_array_equal(got.indptr, ref.indptr)
+        np.testing.assert_array_equal(got.indices, ref.indices)
+        np.testing.assert_array_equal(got.data, ref.data)
