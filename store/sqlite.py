@@ -69,6 +69,17 @@ class _Prepared:
     deltas: Deltas  # summary counts of `rows`, made while the previous batch is written
 
 
+@dataclass(slots=True)
+class _Transaction:
+    """An open write transaction of upsert_many: it holds the write lock until it ends."""
+
+    conn: sqlite3.Connection
+    deltas: Deltas  # summary changes of every batch written in it, applied before COMMIT
+    started: float  # time.monotonic() at BEGIN
+    messages: int = 0
+    ended: bool = False  # committed or rolled back, lock released
+
+
 class SQLiteStore(SearchQueries, AggregateQueries, Store):
     """The embedded default store (see module docstring)."""
 
@@ -78,6 +89,8 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         busy_timeout_ms: int = 30000,
         batch_size: int = 2000,
         index_workers: int = 1,
+        transaction_size: int = 10_000,
+        transaction_max_s: float = 2.0,
         search_total_cap: int = 10_000,
         use_summaries: bool = True,
     ):
@@ -86,6 +99,10 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         self.busy_timeout_ms = busy_timeout_ms
         self.batch_size = batch_size
         self.index_workers = index_workers
+        #: Messages per write transaction of upsert_many (several batches; see there).
+        self.transaction_size = transaction_size
+        #: A transaction commits at the next batch after this many seconds.
+        self.transaction_max_s = transaction_max_s
         #: Search totals above this are reported as "at least" (SearchResult.total_relation).
         self.search_total_cap = search_total_cap
         #: False answers every aggregate from the rows (tests, and the benchmark's baseline).
@@ -226,34 +243,107 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
 
     # -- writing ---------------------------------------------------------
     def upsert_many(self, messages: Iterable[Message]) -> UpsertStats:
-        """Upsert in batches, one transaction each, preparing one batch ahead.
+        """Upsert in batches of `batch_size`, preparing one batch ahead, committing in
+        transactions of up to `transaction_size` messages.
 
         Batch N+1 is validated, turned into rows and handed to the index
         workers before batch N is written, so its text is cut while SQLite
         writes (with index_workers > 1).  A writer thread for SQLite was
         measured too: on 2 shared cores it was slower (GIL hand-offs), so
         the writes stay on the caller's thread.
+
+        Why several batches share a transaction: each commit writes every
+        page it touched to the WAL (and checkpoints), and the summary
+        tables take one upsert per distinct key per commit; at 2,000
+        messages a commit, commits and summary upkeep were a third of the
+        import.  A transaction also ends after `transaction_max_s` seconds,
+        so a slow producer (an import tagging rows as it reads them) does
+        not keep other writers waiting for long.
         """
         stats = UpsertStats()
+        txn: _Transaction | None = None
         held: _Prepared | None = None
         batch: list[Message] = []
-        for msg in itertools.chain(messages, [None]):
-            if msg is not None:
-                batch.append(msg)
-                if len(batch) < self.batch_size:
-                    continue
-            if not batch:
-                break
-            prepared = self._prepare(batch)
-            batch = []
+        try:
+            for msg in itertools.chain(messages, [None]):
+                if msg is not None:
+                    batch.append(msg)
+                    if len(batch) < self.batch_size:
+                        continue
+                if not batch:
+                    break
+                prepared = self._prepare(batch)
+                batch = []
+                if held is not None:
+                    txn = self._write_in_transaction(txn, held, stats)
+                held = prepared
             if held is not None:
-                stats += self._write_batch(held)
-            held = prepared
-        if held is not None:
-            stats += self._write_batch(held)
+                txn = self._write_in_transaction(txn, held, stats)
+            if txn is not None:
+                self._end_transaction(txn, commit=True)
+        finally:
+            if txn is not None:
+                self._end_transaction(txn, commit=False)  # no-op when it ended
         if stats.inserted >= _ANALYZE_AFTER:
             self._analyze()
         return stats
+
+    def _write_in_transaction(
+        self, txn: _Transaction | None, prepared: _Prepared, stats: UpsertStats
+    ) -> _Transaction | None:
+        """Write one prepared batch into the open transaction (opening one if needed);
+        commit when the transaction is full or old.  Returns the open transaction."""
+        if not prepared.unique:
+            stats += prepared.stats
+            return txn
+        if txn is None:
+            txn = self._begin_transaction()
+        try:
+            stats += self._write_batch(txn, prepared)
+        except BaseException:
+            self._end_transaction(txn, commit=False)
+            raise
+        if (
+            txn.messages >= self.transaction_size
+            or time.monotonic() - txn.started > self.transaction_max_s
+        ):
+            self._end_transaction(txn, commit=True)
+            return None
+        return txn
+
+    def _begin_transaction(self) -> _Transaction:
+        conn = self._conn()
+        self._write_lock.acquire()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._write_lock.release()
+            raise StoreUnavailable(f"store is locked by another writer: {exc}") from exc
+        except BaseException:
+            self._write_lock.release()
+            raise
+        return _Transaction(conn, Deltas(), time.monotonic())
+
+    def _end_transaction(self, txn: _Transaction, commit: bool) -> None:
+        """Apply the transaction's summary deltas and commit, or roll back; release the lock."""
+        if txn.ended:
+            return
+        txn.ended = True
+        conn = txn.conn
+        try:
+            if commit:
+                try:
+                    txn.deltas.apply(conn)
+                    conn.execute("COMMIT")
+                except BaseException as exc:
+                    conn.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                        raise StoreUnavailable(f"store is locked: {exc}") from exc
+                    raise
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            self._write_lock.release()
 
     def _analyze(self) -> None:
         """Refresh the planner's statistics after a bulk load.
@@ -317,95 +407,87 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             )
         return out
 
-    def _write_batch(self, prepared: _Prepared) -> UpsertStats:
+    def _write_batch(self, txn: _Transaction, prepared: _Prepared) -> UpsertStats:
+        """Write one prepared batch inside `txn`; its summary changes go to `txn.deltas`."""
         stats, unique = prepared.stats, prepared.unique
-        if not unique:
-            return stats
-        conn = self._conn()
-        with self._write_lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(f"store is locked by another writer: {exc}") from exc
-            try:
-                existing = self._load_existing(conn, list(unique))
-                # The prepared counts hold when every prepared row is still new.
-                fresh = not any(i in existing for i in prepared.rows)
-                deltas = prepared.deltas if fresh else Deltas()
-                tokens = dict(zip(prepared.token_ids, prepared.tokens(), strict=True))
-                now = int(time.time())
-                inserts: list[tuple[Any, ...]] = []
-                new_tokens: list[str] = []
-                for msg_id, msg in unique.items():
-                    if msg_id in existing:
-                        continue
-                    row = prepared.rows.get(msg_id)
-                    if row is None:  # stored when prepared, deleted since
-                        if msg.updated_at is None:
-                            msg.updated_at = from_epoch(now)
-                        row = _message_to_row(msg)
-                        deltas.add(_CONTRIB(row))
-                    elif not fresh:
-                        deltas.add(_CONTRIB(row))
-                    inserts.append(row)
-                    tok = tokens.get(msg_id)
-                    new_tokens.append(
-                        tok
-                        if tok is not None
-                        else tokenize.index_text(msg.title, msg.body, msg.reply_body)
-                    )
-                stats.inserted = len(inserts)
-                for rowid, old_msg, old_hash, old_contrib in existing.values():
-                    msg = unique[old_msg.id]
-                    merged = merge(old_msg, msg).validate()
-                    row = _message_to_row(merged)
-                    if row[_HASH_IDX] == old_hash:
-                        stats.unchanged += 1
-                        continue
-                    # Only bookkeeping columns change now; they are outside the digest.
-                    fetched = msg.fetched_at or old_msg.fetched_at
-                    cells = list(row)
-                    cells[_FETCHED_IDX] = to_epoch(fetched)
-                    cells[_UPDATED_IDX] = now
-                    row = tuple(cells)
-                    deltas.add(old_contrib, -1)
+        conn = txn.conn
+        try:
+            existing = self._load_existing(conn, list(unique))
+            # The prepared counts hold when every prepared row is still new.
+            fresh = not any(i in existing for i in prepared.rows)
+            deltas = txn.deltas
+            if fresh:
+                deltas.merge(prepared.deltas)
+            tokens = dict(zip(prepared.token_ids, prepared.tokens(), strict=True))
+            now = int(time.time())
+            inserts: list[tuple[Any, ...]] = []
+            new_tokens: list[str] = []
+            for msg_id, msg in unique.items():
+                if msg_id in existing:
+                    continue
+                row = prepared.rows.get(msg_id)
+                if row is None:  # stored when prepared, deleted since
+                    if msg.updated_at is None:
+                        msg.updated_at = from_epoch(now)
+                    row = _message_to_row(msg)
                     deltas.add(_CONTRIB(row))
+                elif not fresh:
+                    deltas.add(_CONTRIB(row))
+                inserts.append(row)
+                tok = tokens.get(msg_id)
+                new_tokens.append(
+                    tok
+                    if tok is not None
+                    else tokenize.index_text(msg.title, msg.body, msg.reply_body)
+                )
+            stats.inserted = len(inserts)
+            for rowid, old_msg, old_hash, old_contrib in existing.values():
+                msg = unique[old_msg.id]
+                merged = merge(old_msg, msg).validate()
+                row = _message_to_row(merged)
+                if row[_HASH_IDX] == old_hash:
+                    stats.unchanged += 1
+                    continue
+                # Only bookkeeping columns change now; they are outside the digest.
+                fetched = msg.fetched_at or old_msg.fetched_at
+                cells = list(row)
+                cells[_FETCHED_IDX] = to_epoch(fetched)
+                cells[_UPDATED_IDX] = now
+                row = tuple(cells)
+                deltas.add(old_contrib, -1)
+                deltas.add(_CONTRIB(row))
+                conn.execute(
+                    f"UPDATE messages SET {', '.join(c + ' = ?' for c in _WRITE_COLUMNS[1:])}"
+                    " WHERE rowid = ?",
+                    (*row[1:], rowid),
+                )
+                old_text = (old_msg.title, old_msg.body, old_msg.reply_body)
+                new_text = (merged.title, merged.body, merged.reply_body)
+                if old_text != new_text:
+                    conn.execute("DELETE FROM messages_fts WHERE rowid = ?", (rowid,))
                     conn.execute(
-                        f"UPDATE messages SET {', '.join(c + ' = ?' for c in _WRITE_COLUMNS[1:])}"
-                        " WHERE rowid = ?",
-                        (*row[1:], rowid),
-                    )
-                    old_text = (old_msg.title, old_msg.body, old_msg.reply_body)
-                    new_text = (merged.title, merged.body, merged.reply_body)
-                    if old_text != new_text:
-                        conn.execute("DELETE FROM messages_fts WHERE rowid = ?", (rowid,))
-                        conn.execute(
-                            "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
-                            (rowid, tokenize.index_text(*new_text)),
-                        )
-                    stats.updated += 1
-                if inserts:
-                    placeholders = ", ".join("?" * len(_WRITE_COLUMNS))
-                    first = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[
-                        0
-                    ]
-                    rows = [(first + i + 1, *row) for i, row in enumerate(inserts)]
-                    conn.executemany(
-                        f"INSERT INTO messages (rowid, {', '.join(_WRITE_COLUMNS)}) "
-                        f"VALUES (?, {placeholders})",
-                        rows,
-                    )
-                    conn.executemany(
                         "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
-                        [(first + i + 1, tok) for i, tok in enumerate(new_tokens)],
+                        (rowid, tokenize.index_text(*new_text)),
                     )
-                deltas.apply(conn)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise StoreUnavailable(f"store is locked: {exc}") from exc
-                raise
+                stats.updated += 1
+            if inserts:
+                placeholders = ", ".join("?" * len(_WRITE_COLUMNS))
+                first = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[0]
+                rows = [(first + i + 1, *row) for i, row in enumerate(inserts)]
+                conn.executemany(
+                    f"INSERT INTO messages (rowid, {', '.join(_WRITE_COLUMNS)}) "
+                    f"VALUES (?, {placeholders})",
+                    rows,
+                )
+                conn.executemany(
+                    "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
+                    [(first + i + 1, tok) for i, tok in enumerate(new_tokens)],
+                )
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise StoreUnavailable(f"store is locked: {exc}") from exc
+            raise
+        txn.messages += len(unique)
         return stats
 
     def _load_existing(

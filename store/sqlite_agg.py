@@ -112,6 +112,20 @@ class Deltas:
         if sign < 0:
             self.negative = True
 
+    def merge(self, other: Deltas) -> None:
+        """Add another batch's changes (several batches share one transaction)."""
+        if not self.counts:
+            self.counts, other.counts = other.counts, defaultdict(lambda: [0, 0])
+        else:
+            counts = self.counts
+            for key, (n, delay) in other.counts.items():
+                cell = counts[key]
+                cell[0] += n
+                cell[1] += delay
+            other.counts.clear()
+        self.negative = self.negative or other.negative
+        other.negative = False
+
     def add_sum(self, table: str, key: tuple[Any, ...], n: int, delay_sum: int) -> None:
         """Add a pre-aggregated delta (a GROUP BY row of many messages)."""
         cell = self.counts[(table, key)]

@@ -1,0 +1,118 @@
+"""The embedded store's bulk import path: transactions spanning batches, their failure modes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from govpulse.schema import Message, make_id
+from store.sqlite import SQLiteStore
+
+
+def letters(n: int, start: int = 0, topic: str = "城乡建设") -> list[Message]:
+    return [
+        Message(
+            id=make_id("mailbox", f"imp{i}"),
+            source="mailbox",
+            channel="市长信箱",
+            title=f"来信{i}",
+            body=f"小区供暖温度不达标第{i}栋",
+            department="住建局",
+            topic=topic,
+            status="open",
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def commits_during(store: SQLiteStore, action) -> int:  # type: ignore[no-untyped-def]
+    """How many COMMIT statements the store's connection runs during `action`."""
+    seen: list[str] = []
+    conn = store._conn()
+    conn.set_trace_callback(seen.append)
+    try:
+        action()
+    finally:
+        conn.set_trace_callback(None)
+    return sum(1 for sql in seen if sql.strip().upper() == "COMMIT")
+
+
+def test_batches_share_a_transaction_up_to_its_size(tmp_path):
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=30)
+    try:
+        n = commits_during(store, lambda: store.upsert_many(letters(95)))
+        assert n == 4  # 30 + 30 + 30 + 5
+        assert store.count() == 95 and store.check_summaries() == []
+        assert store.facets(["department"])["department"] == [("住建局", 95)]
+    finally:
+        store.close()
+
+
+def test_an_old_transaction_commits_at_the_next_batch(tmp_path):
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_max_s=0.0)
+    try:
+        assert commits_during(store, lambda: store.upsert_many(letters(35))) == 4
+        assert store.count() == 35 and store.check_summaries() == []
+    finally:
+        store.close()
+
+
+def test_a_failing_producer_rolls_back_the_open_transaction_only(tmp_path):
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=20)
+
+    def feed() -> Iterator[Message]:
+        # Batches 1-2 commit; batch 3 is written in the next transaction while
+        # batch 4 is prepared; the failure comes before batch 4 is written.
+        yield from letters(45)
+        raise RuntimeError("reader broke")
+
+    try:
+        with pytest.raises(RuntimeError, match="reader broke"):
+            store.upsert_many(feed())
+        assert store.count() == 20 and store.check_summaries() == []
+        # The lock was released: the next import writes, and re-importing changes nothing.
+        stats = store.upsert_many(letters(50))
+        assert (stats.inserted, stats.updated, stats.unchanged) == (30, 0, 20)
+        assert store.check_summaries() == []
+    finally:
+        store.close()
+
+
+def test_updates_inside_one_transaction_keep_the_summaries_exact(tmp_path):
+    """A message first seen in one batch and changed in a later batch of the same transaction."""
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=1000)
+    try:
+        stream = letters(30) + letters(30, topic="交通运输") + letters(5, start=30)
+        stats = store.upsert_many(stream)
+        assert (stats.inserted, stats.updated, stats.unchanged) == (35, 30, 0)
+        assert store.facets(["topic"])["topic"] == [("交通运输", 30), ("城乡建设", 5)]
+        assert store.check_summaries() == []
+    finally:
+        store.close()
+
+
+def test_another_writer_waits_for_the_transaction_and_then_writes(tmp_path):
+    path = tmp_path / "t.db"
+    store = SQLiteStore(path, batch_size=10, transaction_size=1000)
+    other = sqlite3.connect(path, timeout=0.05, isolation_level=None)
+    seen: list[bool] = []
+
+    def feed() -> Iterator[Message]:
+        yield from letters(25)
+        # The first batches are written and the transaction is still open.
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        seen.append(True)
+        yield from letters(10, start=25)
+
+    try:
+        assert store.upsert_many(feed()).inserted == 35
+        assert seen == [True]
+        other.execute("BEGIN IMMEDIATE")  # free again after the commit
+        other.execute("ROLLBACK")
+        assert other.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 35
+    finally:
+        other.close()
+        store.close()
