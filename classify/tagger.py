@@ -33,7 +33,7 @@ import sklearn
 
 from classify import cues
 from classify.decide import adjust_rumour, decide_urgency
-from classify.hashing import shared_batch, useful_columns
+from classify.hashing import ColumnUnion, shared_batch, useful_columns
 from classify.modelio import ModelUnavailable, load_model, model_path
 from classify.pipelines import RUMOUR_META, TASKS, input_form
 from classify.text import PREPARE
@@ -98,7 +98,11 @@ class Tagger:
         self.cards = dict(cards or {})
         self.config = config or TaggerConfig()
         # Columns any model reads: the shared n-gram count of a batch skips the rest.
-        self._useful = useful_columns(list(self.models.values()))
+        # Numbered once, so each model's IDF step reads a small column table (ColumnUnion).
+        self._useful = {
+            key: ColumnUnion(mask)
+            for key, mask in useful_columns(list(self.models.values())).items()
+        }
         # The text form each model was trained on; each form is prepared once per message.
         self._forms = {task: input_form(model) for task, model in self.models.items()}
 

@@ -16,10 +16,12 @@ import scipy.sparse as sp
 
 from classify import cues
 from classify.hashing import (
+    ColumnUnion,
     HashedNgrams,
     HashedTfidf,
     hashed_counts,
     ngram_keys,
+    params_key,
     shared_batch,
     useful_columns,
 )
@@ -97,6 +99,29 @@ def test_hashed_tfidf_prunes_and_normalises():
     assert len(top.idf_) == 2
     norms = sp.linalg.norm(HashedTfidf(min_df=1).fit(counts).transform(counts), axis=1)
     assert np.allclose(norms, 1.0)
+
+
+def test_idf_through_the_column_union_equals_the_plain_idf():
+    """Inside a shared batch, IDF steps find their columns through a ColumnUnion:
+    same matrices as outside it, for each model of the union and for one outside
+    it (whose columns the union partly lacks: those entries were never counted)."""
+    docs = ["社保 补办 流程", "公交 线路 太挤", "社保 公交", "水 电 气", "学校 收费", ""] * 3
+    ngrams = HashedNgrams(word_ngrams=None, char_ngrams=(1, 3), drop_nonword=True)
+    counts = ngrams.transform(docs)
+    a = HashedTfidf(min_df=2).fit(counts[:9])
+    b = HashedTfidf(min_df=1, max_features=20).fit(counts[6:])
+    mask = (a.columns_ >= 0) | (b.columns_ >= 0)
+    union = ColumnUnion(mask)
+    stranger = HashedTfidf(min_df=1).fit(counts)
+    with shared_batch(docs, {params_key(ngrams.params()): union}):
+        shared = ngrams.transform(docs)
+        for tfidf in (a, b, a):  # a again: its cached table
+            got, want = tfidf.transform(shared), tfidf.transform(counts)
+            assert (got != want).nnz == 0 and got.has_sorted_indices
+        kept = counts.multiply(mask[None, :]).tocsr()
+        assert (stranger.transform(shared) != stranger.transform(kept)).nnz == 0
+        sub = shared[[1, 2]]  # a row subset is not the shared count: plain look-up
+        assert (a.transform(sub) != a.transform(counts[[1, 2]])).nnz == 0
 
 
 @pytest.fixture(scope="module", params=["tiny", "shipped"])
