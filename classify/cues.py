@@ -27,7 +27,6 @@ CRITICAL_CUES: tuple[str, ...] = (
     "火灾",
     "失火",
     "大火",
-    "浓烟",
     "倒塌",
     "坍塌",
     "塌方",
@@ -37,11 +36,16 @@ CRITICAL_CUES: tuple[str, ...] = (
     "泥石流",
     "塌陷",
     "随时可能倒",
-    "危房",
+    "随时有倒塌",
+    "随时会倒",
+    "快要倒塌",
+    "即将倒塌",
+    "摇摇欲坠",
+    "严重开裂",
+    "地基下沉",
     "触电",
     "漏电",
     "电线裸露",
-    "高压线",
     "溺水",
     "被困",
     "跳楼",
@@ -53,28 +57,35 @@ CRITICAL_CUES: tuple[str, ...] = (
     "杀人",
     "砍人",
     "持刀",
+    "砍伤",
+    "捅伤",
+    "行凶",
     "殴打",
     "打人",
-    "暴力",
-    "威胁",
+    "打伤",
+    "暴打",
+    "围殴",
+    "拳打脚踢",
+    "头破血流",
+    "持械",
+    "斗殴",
     "恐吓",
+    "扬言",
+    "报复",
     "黑社会",
     "绑架",
-    "人身安全",
-    "生命安全",
+    "失联",
+    "走失",
+    "下落不明",
     "生命危险",
     "命悬一线",
     "群体性",
-    "聚集",
     "堵路",
     "围堵",
-    "冲突",
     "中毒",
     "食物中毒",
-    "疫情爆发",
     "决堤",
     "溃坝",
-    "洪水",
     "内涝严重",
     "危及生命",
 )
@@ -91,7 +102,6 @@ CRITICAL_HEAD_CUES: tuple[str, ...] = (
     "起火",
     "着火",
     "失火",
-    "浓烟",
     "倒塌",
     "坍塌",
     "塌方",
@@ -101,6 +111,7 @@ CRITICAL_HEAD_CUES: tuple[str, ...] = (
     "泥石流",
     "随时可能",
     "随时会",
+    "摇摇欲坠",
     "开裂",
     "触电",
     "溺水",
@@ -114,15 +125,24 @@ CRITICAL_HEAD_CUES: tuple[str, ...] = (
     "杀人",
     "砍人",
     "持刀",
+    "砍伤",
+    "捅伤",
+    "行凶",
     "殴打",
     "打人",
+    "暴打",
+    "围殴",
+    "拳打脚踢",
+    "持械",
     "斗殴",
     "伤人",
     "打伤",
     "大打出手",
+    "恐吓",
     "绑架",
     "走失",
     "失联",
+    "下落不明",
     "命悬一线",
     "危及生命",
     "生命危险",
@@ -148,7 +168,12 @@ URGENT_CUES: tuple[str, ...] = (
     "拖欠",
     "工资未发",
     "没发工资",
-    "血汗钱",
+    "未发工资",
+    "不发工资",
+    "欠发",
+    "工资拖欠",
+    "血汗工资",
+    "工程款",
     "农民工工资",
     "停水",
     "断水",
@@ -161,6 +186,8 @@ URGENT_CUES: tuple[str, ...] = (
     "断气",
     "没有气",
     "没气",
+    "没有天然气",
+    "供气不足",
     "停暖",
     "暖气不热",
     "不供暖",
@@ -176,38 +203,34 @@ URGENT_CUES: tuple[str, ...] = (
     "燃气紧张",
     "无法做饭",
     "做不了饭",
+    "无法洗澡",
+    "饮水困难",
+    "吃水",
     "出行受阻",
     "无法通行",
     "堵死",
     "封路",
     "出不去",
     "进不去",
+    "唯一出入",
+    "唯一通道",
     "无人照顾",
-    "无人管",
-    "生病",
-    "住院",
     "病重",
-    "急需",
-    "紧急",
+    "病危",
     "十万火急",
     "刻不容缓",
     "迫在眉睫",
-    "尽快",
-    "马上",
-    "立即",
     "燃眉之急",
-    "孩子上学",
     "无法入学",
-    "开学",
     "断供",
-    "强拆",
-    "强制拆除",
-    "停工",
+    "正在强拆",
     "污水外溢",
-    "臭气熏天",
-    "噪音扰民",
-    "安全隐患",
-    "隐患",
+    "倒灌",
+    "无家可归",
+    "无处安身",
+    "无处居住",
+    "不能住人",
+    "无法居住",
 )
 #: Suggestions, consultations, praise.
 LOW_CUES: tuple[str, ...] = (
@@ -215,29 +238,37 @@ LOW_CUES: tuple[str, ...] = (
     "提议",
     "咨询",
     "请问",
-    "想问",
     "想了解",
-    "询问",
     "如何办理",
     "怎么办理",
+    "怎样办理",
+    "如何申请",
+    "怎么申请",
+    "需要哪些",
+    "需要什么",
+    "什么条件",
+    "哪些条件",
+    "是否符合",
+    "是否属于",
     "能否",
     "是否可以",
     "可否",
-    "政策",
-    "规定",
-    "感谢",
+    "能不能",
+    "可不可以",
+    "请告知",
+    "解答",
+    "有没有规划",
+    "是否有规划",
     "表扬",
     "点赞",
     "致敬",
     "锦旗",
     "称赞",
     "为民办实事",
-    "优化",
-    "完善",
     "增设",
-    "开通",
-    "规划",
-    "何时",
+    "增开",
+    "多建",
+    "希望增加",
 )
 #: Phrases typical of rumours and chain messages on Weibo.
 RUMOUR_CUES: tuple[str, ...] = (
@@ -323,6 +354,48 @@ REFUTATION_CUES: tuple[str, ...] = (
 )
 
 
+#: Words that, shortly before an urgency cue in the same clause, make it a
+#: denial or a hypothetical rather than an event: "没有发生火灾", "万一发生火灾",
+#: "以免倒塌", "不是紧急", "极易引发火灾".  Most danger words in letters are of
+#: this kind (小区消防通道被占, 一旦发生火灾…), and counting them as events made
+#: them weak evidence of 特急.  "可能" and "会" are left out on purpose:
+#: "随时可能倒塌" is the acute case the guidelines call 特急.
+NEGATION_CUES: tuple[str, ...] = (
+    "没有",
+    "没",
+    "未",
+    "无",
+    "不是",
+    "并非",
+    "不会",
+    "不存在",
+    "杜绝",
+    "万一",
+    "一旦",
+    "如果",
+    "如若",
+    "假如",
+    "倘若",
+    "若",
+    "要是",
+    "以免",
+    "以防",
+    "防止",
+    "避免",
+    "预防",
+    "谨防",
+    "防范",
+    "容易",
+    "极易",
+    "易引发",
+    "易发生",
+)
+#: Words right after a cue that make it a hazard, not an event ("火灾隐患").
+HYPOTHETICAL_SUFFIXES: tuple[str, ...] = ("隐患", "风险", "演练", "预案", "防控", "宣传")
+#: How far before a cue (in characters, within its clause) a negation counts.
+NEGATION_WINDOW = 8
+
+
 _SPACE_RE = re.compile(r"\s")
 #: Every lexicon above; one Aho-Corasick automaton finds all their cues in one pass.
 LEXICONS: tuple[tuple[str, ...], ...] = (
@@ -333,6 +406,38 @@ LEXICONS: tuple[tuple[str, ...], ...] = (
     RUMOUR_CUES,
     REFUTATION_CUES,
 )
+#: Lexicons whose cues are dropped where negated or hypothetical (urgency only;
+#: the rumour lexicons are matched as they are).
+NEGATABLE: tuple[tuple[str, ...], ...] = (CRITICAL_CUES, CRITICAL_HEAD_CUES, URGENT_CUES)
+_NEGATION_RE = re.compile(
+    "|".join(re.escape(c) for c in sorted(NEGATION_CUES, key=len, reverse=True))
+)
+_CLAUSE_END_RE = re.compile(r"[，。！？；,.!?;：:、]")
+
+
+@lru_cache(maxsize=16384)
+def asserted(flat: str, cue: str) -> bool:
+    """True when at least one occurrence of cue in flat is stated as a fact.
+
+    An occurrence is negated or hypothetical when a :data:`NEGATION_CUES` word
+    stands at most :data:`NEGATION_WINDOW` characters before it in the same
+    clause ("没有发生火灾", "一旦倒塌"), or a :data:`HYPOTHETICAL_SUFFIXES` word
+    follows it ("火灾隐患").  Only run for cues the automaton found, so a
+    letter without danger words pays nothing.
+    """
+    start = 0
+    while True:
+        at = flat.find(cue, start)
+        if at < 0:
+            return False
+        left = flat[max(0, at - NEGATION_WINDOW) : at]
+        ends = [m.end() for m in _CLAUSE_END_RE.finditer(left)]
+        if ends:
+            left = left[ends[-1] :]
+        after = flat[at + len(cue) : at + len(cue) + 2]
+        if _NEGATION_RE.search(left) is None and after not in HYPOTHETICAL_SUFFIXES:
+            return True
+        start = at + 1
 
 
 @lru_cache(maxsize=4096)
@@ -363,6 +468,7 @@ class _Automaton:
         # Keyed by id(): hashing a 60-cue tuple per look-up would cost more than the scan.
         self.order = {id(lex): {c: k for k, c in enumerate(lex)} for lex in LEXICONS}
         self.sets = {id(lex): frozenset(lex) for lex in LEXICONS}
+        self.negatable = frozenset(id(lex) for lex in NEGATABLE)
         self.lexicons = LEXICONS  # keeps the ids above valid
 
     def found(self, flat: str) -> frozenset[str]:
@@ -394,7 +500,9 @@ def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
     For the lexicons of this module one Aho-Corasick pass per text (cached)
     finds the cues of all of them at once, about 6x cheaper than a regex
     search per lexicon; the few cues found are then put in lexicon order.
-    Any other tuple of cues is tested directly.
+    Cues of the urgency lexicons (:data:`NEGATABLE`) that occur only negated
+    or as a hypothetical (:func:`asserted`) are left out.  Any other tuple of
+    cues is tested directly.
     """
     auto = _automaton()
     order = auto.order.get(id(cues))
@@ -404,6 +512,8 @@ def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
             return ()
         get = order.get
         mine = [c for c in found if c in order]
+        if mine and id(cues) in auto.negatable:
+            mine = [c for c in mine if asserted(flat, c)]
         if len(mine) > 1:
             mine.sort(key=get)  # type: ignore[arg-type]
         return tuple(mine)
@@ -420,7 +530,14 @@ def counts(flat: str, lexicons: tuple[tuple[str, ...], ...]) -> list[int]:
         found = _found(flat)
         if not found:
             return [0] * len(lexicons)
-        return [len(found & auto.sets[id(lex)]) for lex in lexicons]
+        out = []
+        for lex in lexicons:
+            mine = found & auto.sets[id(lex)]
+            if mine and id(lex) in auto.negatable:
+                out.append(sum(1 for c in mine if asserted(flat, c)))
+            else:
+                out.append(len(mine))
+        return out
     return [len(hits(flat, lex)) for lex in lexicons]
 
 
@@ -428,6 +545,7 @@ def clear_caches() -> None:
     """Forget cached texts (the tagger calls this per batch, so memory stays bounded)."""
     flatten.cache_clear()
     _found.cache_clear()
+    asserted.cache_clear()
 
 
 def find(text: str, cues: Iterable[str], limit: int = 5) -> list[str]:

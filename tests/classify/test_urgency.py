@@ -1,0 +1,130 @@
+"""Urgency cues (negation, lexicons) and how decide_urgency combines model and rules.
+
+The sentences are invented, in the shape of mailbox letters (title, then body).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classify import cues
+from classify.decide import URGENCY_CLASS_WEIGHTS, decide_urgency
+
+CLASSES = ["一般", "低", "特急", "紧急"]
+
+
+def _hits(text: str, lexicon: tuple[str, ...]) -> tuple[str, ...]:
+    return cues.hits(cues.flatten(text), lexicon)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下饭店没有发生火灾，但油烟很大",
+        "万一发生火灾，后果不堪设想",
+        "一旦发生火灾消防车进不来",
+        "小区电动车乱停存在火灾隐患",
+        "请尽快加固以免倒塌",
+        "物业说不是起火，是有人烧纸",
+    ],
+)
+def test_negated_or_hypothetical_danger_words_are_not_critical_cues(text):
+    assert not set(_hits(text, cues.CRITICAL_CUES)) & {"火灾", "倒塌", "起火"}
+    assert cues.counts(cues.flatten(text), (cues.CRITICAL_CUES,)) == [
+        len(_hits(text, cues.CRITICAL_CUES))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("昨晚小区三栋发生火灾，三楼住户被困", "火灾"),
+        ("没有人管，今天楼道又起火了", "起火"),  # the negation is in the previous clause
+        ("老房子墙体开裂，随时可能倒塌", "倒塌"),
+        ("村主任带人殴打我父亲，现在还在医院", "殴打"),
+        # a negation far before the cue (more than NEGATION_WINDOW characters) does not count
+        ("我们从来没有想过自家的房子会在一夜之间倒塌", "倒塌"),
+    ],
+)
+def test_danger_words_stated_as_facts_are_found(text, cue):
+    assert cue in _hits(text, cues.CRITICAL_CUES)
+
+
+def test_negation_also_applies_to_urgent_cues_but_not_to_rumour_cues():
+    assert "停水" not in _hits("我们小区没有停水，只是水压低", cues.URGENT_CUES)
+    assert "停水" in _hits("小区已经停水三天，老人孩子没法做饭", cues.URGENT_CUES)
+    # rumour lexicons are matched as they are
+    assert "转发扩散" in _hits("没有转发扩散这条消息", cues.RUMOUR_CUES)
+
+
+def test_one_asserted_occurrence_is_enough():
+    text = "万一发生火灾怎么办？上周隔壁楼真的发生火灾了"
+    assert "火灾" in _hits(text, cues.CRITICAL_CUES)
+    assert cues.asserted(cues.flatten(text), "火灾")
+    assert not cues.asserted(cues.flatten("万一发生火灾怎么办"), "火灾")
+
+
+def test_clear_caches_forgets_negation_results():
+    cues.asserted(cues.flatten("小区昨晚发生火灾"), "火灾")
+    assert cues.asserted.cache_info().currsize > 0
+    cues.clear_caches()
+    assert cues.asserted.cache_info().currsize == 0
+
+
+def test_urgency_lexicons_have_no_duplicates_and_low_cues_are_questions_not_policy_words():
+    for lex in (cues.CRITICAL_CUES, cues.CRITICAL_HEAD_CUES, cues.URGENT_CUES, cues.LOW_CUES):
+        assert len(lex) == len(set(lex))
+    # generic words that appear in complaints as often as in questions were dropped
+    assert not {"规定", "规划", "政策", "感谢"} & set(cues.LOW_CUES)
+    assert not {"安全隐患", "隐患", "尽快"} & set(cues.URGENT_CUES)
+    assert {"请问", "咨询", "建议", "如何申请"} <= set(cues.LOW_CUES)
+
+
+def _proba(**p: float) -> np.ndarray:
+    return np.array([p.get(c, 0.0) for c in CLASSES])
+
+
+def test_weighting_lifts_a_close_critical_call_and_says_so():
+    weight = URGENCY_CLASS_WEIGHTS["特急"]
+    p = _proba(一般=0.5, 特急=0.5 / weight + 0.05, 紧急=0.05)
+    level, reasons = decide_urgency(p, CLASSES, "小区门口有人吵架 希望派出所来看看", 0.0)
+    assert level == "特急"
+    assert reasons[0].startswith("model: 特急 p=")
+    assert any(r.startswith("加权: 特急×") for r in reasons)
+    # a clear 一般 stays 一般 and carries no weighting reason
+    level, reasons = decide_urgency(
+        _proba(一般=0.8, 特急=0.1, 紧急=0.1), CLASSES, "小区路灯坏了", 0.0
+    )
+    assert level == "一般"
+    assert not any(r.startswith("加权") for r in reasons)
+
+
+def test_a_critical_cue_in_the_title_decides_unless_negated():
+    p = _proba(一般=0.85, 特急=0.05, 紧急=0.1)
+    level, reasons = decide_urgency(p, CLASSES, "三栋楼道起火 有人被困 请马上派人", 0.0)
+    assert level == "特急"
+    assert "规则: 标题危险关键词 起火、被困" in reasons
+    assert any(r.startswith("关键词(特急): ") and "起火" in r for r in reasons)
+    level, reasons = decide_urgency(p, CLASSES, "楼道没有起火 只是物业在烧垃圾", 0.0)
+    assert level == "一般"
+    assert not any(r.startswith("规则") for r in reasons)
+
+
+def test_the_title_rule_respects_rule_min_p_and_a_model_without_the_critical_class():
+    p = _proba(一般=0.85, 特急=0.05, 紧急=0.1)
+    text = "村主任殴打村民 请求严惩"
+    assert decide_urgency(p, CLASSES, text, 0.0)[0] == "特急"
+    assert decide_urgency(p, CLASSES, text, 0.2)[0] == "一般"
+    three = ["一般", "低", "紧急"]
+    level, reasons = decide_urgency(np.array([0.7, 0.1, 0.2]), three, text, 0.0)
+    assert level == "一般" and reasons[0] == "model: 一般 p=0.70"
+
+
+def test_urgent_and_low_cues_are_reported_as_reasons():
+    level, reasons = decide_urgency(
+        _proba(紧急=0.7, 一般=0.3), CLASSES, "小区停气五天 老人无法做饭 请问何时恢复", 0.0
+    )
+    assert level == "紧急"
+    assert any(r.startswith("关键词(紧急): ") and "停气" in r for r in reasons)
+    assert any(r.startswith("关键词(低): ") and "请问" in r for r in reasons)
