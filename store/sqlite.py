@@ -389,12 +389,12 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         )
         now = from_epoch(int(time.time()))
         rows: dict[str, tuple[Any, ...]] = {}
-        deltas = Deltas()
         for msg in new:
             if msg.updated_at is None:
                 msg.updated_at = now
-            row = rows[msg.id] = _message_to_row(msg)
-            deltas.add(_CONTRIB(row))
+            rows[msg.id] = _message_to_row(msg)
+        deltas = Deltas()
+        deltas.add_rows(map(_CONTRIB, rows.values()))
         return _Prepared(stats, unique, rows, [m.id for m in new], tokens, deltas)
 
     def _stored_ids(self, ids: list[str]) -> set[str]:

@@ -13,6 +13,7 @@ import json
 import operator
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from govpulse import tokenize
@@ -70,7 +71,9 @@ _EXTRA_IDX = _COLUMNS.index("extra")
 _PLAIN_IDX = tuple(i for i in range(len(_COLUMNS)) if i not in (*_TIME_IDX, *_LIST_IDX, _EXTRA_IDX))
 _KEPT_IDX = tuple(i for i in range(len(_COLUMNS)) if i not in _VOLATILE_IDX)
 _KEPT = operator.itemgetter(*_KEPT_IDX)
-_PLAIN_TYPES = frozenset({str, int, float, bool})
+#: Values stored as they are (NoneType too: one set lookup decides most cells).
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+_NO_VALUE = object()
 
 
 def _row_digest(row: Sequence[Any]) -> str:
@@ -81,6 +84,22 @@ def _row_digest(row: Sequence[Any]) -> str:
     """
     kept = list(_KEPT(row))
     return hashlib.blake2b(repr(kept).encode(), digest_size=16).hexdigest()
+
+
+#: Working-day ordinal by proleptic day ordinal: a dict hit instead of the
+#: calendar lookup (two per imported message).  Bounded: cleared when large.
+_WORKDAYS: dict[int, int] = {}
+
+
+def _workday(value: datetime) -> int:
+    """``workday_ordinal(value)``, cached by the (local) date of `value`."""
+    day = value.toordinal()
+    wd = _WORKDAYS.get(day)
+    if wd is None:
+        if len(_WORKDAYS) > 100_000:
+            _WORKDAYS.clear()
+        wd = _WORKDAYS[day] = workday_ordinal(value)
+    return wd
 
 
 def _message_to_row(msg: Message) -> tuple[Any, ...]:
@@ -99,14 +118,21 @@ def _message_to_row(msg: Message) -> tuple[Any, ...]:
         out[i] = json.dumps(value, ensure_ascii=False) if value else None
     extra = out[_EXTRA_IDX]
     out[_EXTRA_IDX] = json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
+    plain = _PLAIN_TYPES
     for i in _PLAIN_IDX:
         value = out[i]
         # Enums (StrEnum is a str too) are stored by value; plain types pass.
-        if value is not None and type(value) not in _PLAIN_TYPES and hasattr(value, "value"):
-            out[i] = value.value
+        if type(value) not in plain:
+            # An enum member's value without the Enum.value descriptor (~1 us each).
+            stored = getattr(value, "_value_", _NO_VALUE)
+            if stored is not _NO_VALUE:
+                out[i] = stored
+            elif hasattr(value, "value"):
+                out[i] = value.value
     out.append(_row_digest(out))
-    out.append(workday_ordinal(msg.posted_at) if msg.posted_at else None)
-    out.append(workday_ordinal(msg.replied_at) if msg.replied_at else None)
+    posted, replied = msg.posted_at, msg.replied_at
+    out.append(_workday(posted) if posted else None)
+    out.append(_workday(replied) if replied else None)
     return tuple(out)
 
 

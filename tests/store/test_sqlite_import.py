@@ -116,3 +116,38 @@ def test_another_writer_waits_for_the_transaction_and_then_writes(tmp_path):
     finally:
         other.close()
         store.close()
+
+
+def test_rows_and_digests_are_the_ones_earlier_versions_stored():
+    """Stored digests decide 'unchanged' on re-import: the row must not drift.
+
+    Expected values were produced by the row code before it was optimised
+    (attrgetter + enum ``.value`` + ``workday_ordinal`` per call).
+    """
+    from datetime import datetime
+
+    from govpulse.schema import TZ
+    from store.sqlite_rows import _message_to_row
+
+    full = Message(
+        id=make_id("mailbox", "golden-1"), source="mailbox", channel="市长信箱",
+        url="http://x/1", title="供暖不达标", body="小区供暖温度只有十三度", author="u1a2b",
+        region="A市", department="住建局", posted_at=datetime(2024, 1, 5, 9, 30, tzinfo=TZ),
+        reply_body="已转办", replied_at=datetime(2024, 1, 12, 17, 0, tzinfo=TZ), replier="住建局",
+        status="answered", likes=3, reposts=1, comments=2, votes=0, topic="城乡建设",
+        topic_score=0.91, urgency="紧急", urgency_reasons=["停暖", "老人"], rumour_score=0.05,
+        rumour_reasons=[], extra={"b": 1, "a": "二"}, fetched_at=datetime(2024, 1, 13, tzinfo=TZ),
+    ).validate()  # fmt: skip
+    bare = Message(
+        id=make_id("weibo", "golden-2"), source="weibo", channel="@某市发布", body="什么时候能解决"
+    )
+    assert _message_to_row(full) == (
+        "m92cf79d43746b61b1927", "mailbox", "市长信箱", "http://x/1", "供暖不达标",
+        "小区供暖温度只有十三度", "u1a2b", "A市", "住建局", 1704418200, "已转办", 1705050000,
+        "住建局", "answered", 3, 1, 2, 0, None, "城乡建设", 0.91, "紧急", '["停暖", "老人"]', 0.05,
+        None, None, '{"a": "二", "b": 1}', 1705075200, None, "9ea60473ce728269c61e79f99a1a0200",
+        6043, 6048,
+    )  # fmt: skip
+    row = _message_to_row(bare.validate())
+    assert type(row[1]) is str and type(row[13]) is str  # enums stored as plain values
+    assert row[-3:] == ("8be99f461b9f765946091b9e9fc91cef", None, None)
