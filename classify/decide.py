@@ -6,6 +6,7 @@ those of what staff actually see (model + rules), not of the bare model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -17,45 +18,27 @@ from govpulse.schema import Urgency
 CRITICAL = Urgency.CRITICAL.value
 
 
-#: Multipliers on the model's class probabilities before the most likely level
-#: is taken.  The balanced logistic regression still under-calls 特急 (87 of
-#: 1,275 labels); ×1.5 raised the tuning part's 5-fold CV macro-F1 from 0.732
-#: to 0.752 (×2: 0.750, ×1: 0.732; weights on 紧急/低 changed nothing beyond
-#: noise).  The held-out part was not used to choose it.
-URGENCY_CLASS_WEIGHTS: dict[str, float] = {CRITICAL: 1.5}
-
-
 def decide_urgency(
     proba: np.ndarray, classes: Sequence[str], text: str, rule_min_p: float
 ) -> tuple[str, list[str]]:
     """Return (level, reasons) for one message from its class probabilities and cue words.
 
-    The model's probabilities are weighted by :data:`URGENCY_CLASS_WEIGHTS`
-    and the highest wins.  Then a critical cue (燃气泄漏, 跳楼, 殴打 …) stated
-    as a fact in the title or first sentence (``cues.HEAD_CHARS``; "没有发生火灾"
-    or "以免倒塌" do not count, ``cues.asserted``) lifts the level to 特急 when
-    the model gives 特急 at least `rule_min_p` (default 0: the cue decides).
-    特急 letters are rare (87 of 1,275 labelled), too few for the model alone;
-    deeper in the text the same words are mostly background, so there they
-    are only reported as reasons.  Reasons name the model's probability, the
-    weighting when it changed the level, the rule and the cues found, so
-    staff can see why.
+    A critical cue (燃气泄漏, 跳楼, 殴打 …) in the title or first sentence lifts
+    the level to 特急 when the model gives 特急 at least `rule_min_p` (default
+    0: the cue decides).  特急 letters are rare (22 of 620 labelled), too few
+    for the model alone; deeper in the text the same words are mostly
+    background, so there they are only reported as reasons.
 
     Runs once per tagged message, so it works on plain Python floats and
     the cached cue pass (``cues.hits``) rather than numpy scalars and enums.
     """
     probs = proba.tolist()
     col = _columns(tuple(classes))
-    weights = _weights(tuple(classes))
-    raw = max(range(len(probs)), key=probs.__getitem__)  # first maximum, as np.argmax
-    scores = [p * w for p, w in zip(probs, weights, strict=True)]
-    best = max(range(len(scores)), key=scores.__getitem__)
+    best = max(range(len(probs)), key=probs.__getitem__)  # first maximum, as np.argmax
     level = str(classes[best])
     flat = cues.flatten(text)
     head_hits = cues.hits(flat[: cues.HEAD_CHARS], cues.CRITICAL_HEAD_CUES)[:3]
     reasons: list[str] = []
-    if best != raw:
-        reasons.append(f"加权: {level}×{weights[best]:g} 超过 {classes[raw]} p={probs[raw]:.2f}")
     if head_hits and CRITICAL in col and probs[col[CRITICAL]] >= rule_min_p and level != CRITICAL:
         level = CRITICAL
         reasons.append("规则: 标题危险关键词 " + "、".join(head_hits))
@@ -80,16 +63,32 @@ def _columns(classes: tuple[str, ...]) -> dict[str, int]:
     return {str(c): k for k, c in enumerate(classes)}
 
 
-@lru_cache(maxsize=16)
-def _weights(classes: tuple[str, ...]) -> tuple[float, ...]:
-    return tuple(URGENCY_CLASS_WEIGHTS.get(str(c), 1.0) for c in classes)
-
-
 def decide_urgency_many(
     proba: np.ndarray, classes: Sequence[str], texts: Sequence[str], rule_min_p: float
 ) -> list[str]:
     """Levels only, for evaluation."""
     return [decide_urgency(p, classes, t, rule_min_p)[0] for p, t in zip(proba, texts, strict=True)]
+
+
+#: Posts with fewer word characters (letters, digits, CJK) than this carry no claim to judge.
+SHORT_TEXT_CHARS = 5
+#: The rumour score such a post gets at most (below any flag threshold).
+SHORT_TEXT_SCORE = 0.1
+# Anchored, and the two classes are disjoint, so it stops after the fifth
+# word character (a few characters of a long post) or at the end of a short one.
+_ENOUGH_WORDS = re.compile(rf"[\W_]*(?:[^\W_][\W_]*){{{SHORT_TEXT_CHARS}}}")
+
+
+def short_text(text: str) -> int | None:
+    """Number of word characters when fewer than :data:`SHORT_TEXT_CHARS`, else None.
+
+    The model scores "转发", "哈哈" or "转发微博" (Weibo's default repost text)
+    as near-certain rumours (p 0.92-1.00): character n-grams of chain
+    messages, no claim at all.  Such posts say nothing that could be a rumour.
+    """
+    if _ENOUGH_WORDS.match(text) is not None:
+        return None
+    return sum(1 for ch in text if ch.isalnum() and ch != "_")
 
 
 def adjust_rumour(
@@ -100,8 +99,21 @@ def adjust_rumour(
     refutation_factor: float,
     reply_factor: float,
 ) -> tuple[float, list[str]]:
-    """Apply the refutation / official-reply discounts and build the reasons list."""
+    """Apply the short-text guard, the refutation / official-reply discounts; build the reasons.
+
+    ``score`` is the model's calibrated probability (0.5 = learned flag
+    threshold, ``classify.forward``).  A near-empty post (fewer than
+    :data:`SHORT_TEXT_CHARS` word characters) is capped at
+    :data:`SHORT_TEXT_SCORE` with a reason saying why: its score would
+    otherwise come from a handful of n-grams.
+    """
     reasons = [f"model: p={score:.2f}"]
+    chars = short_text(text)
+    if chars is not None:
+        score = min(score, SHORT_TEXT_SCORE)
+        reasons.append(
+            f"文本过短: {chars}字(少于{SHORT_TEXT_CHARS}字)，无可判断的说法，得分至多{SHORT_TEXT_SCORE}"
+        )
     found = cues.find(text, cues.RUMOUR_CUES, 3)
     if found:
         reasons.append("传谣用语: " + "、".join(found))

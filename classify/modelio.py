@@ -27,6 +27,7 @@ TRUSTED: tuple[str, ...] = (
     "classify.features.rumour_cue_counts",
     "classify.features.to_float",
     "classify.features.urgency_cue_counts",
+    "classify.forward.ForwardCalibratedClassifier",
     "classify.hashing.HashedNgrams",
     "classify.hashing.HashedTfidf",
     "classify.text.join_chars",

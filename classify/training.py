@@ -203,7 +203,17 @@ def merge(a: Dataset, b: Dataset | None) -> Dataset:
         X: Any = pd.concat([a.X, b.X], ignore_index=True)
     else:
         X = list(a.X) + list(b.X)
-    return Dataset(a.task, X, np.concatenate([a.y, b.y]), f"{a.source} + {b.source}")
+    # Keep the training posts' times (the rumour calibration's forward blocks
+    # need them); corrections have none and only join the final fit.
+    times = (
+        None
+        if a.times is None
+        else pd.concat(
+            [a.times, pd.Series(pd.NaT, index=range(len(b)), dtype=a.times.dtype)],
+            ignore_index=True,
+        )
+    )
+    return Dataset(a.task, X, np.concatenate([a.y, b.y]), f"{a.source} + {b.source}", times)
 
 
 # -- fitting and scoring ---------------------------------------------------------
@@ -212,7 +222,18 @@ def merge(a: Dataset, b: Dataset | None) -> Dataset:
 def fit(task: str, ds: Dataset, **params: Any) -> Any:
     """Fit the task's pipeline on a whole dataset (compacted for shipping)."""
     _check_classes(ds)
-    return compact(BUILDERS[task](**params).fit(ds.X, ds.y))
+    return compact(BUILDERS[task](**params).fit(ds.X, ds.y, **fit_params(task, ds)))
+
+
+def fit_params(task: str, ds: Dataset) -> dict[str, Any]:
+    """Extra ``fit`` arguments: the rumour model learns its calibration from post times.
+
+    (``classify.forward.ForwardCalibratedClassifier``: forward-chained blocks
+    of the training data, so the decision threshold is learnt under drift.)
+    """
+    if task == "rumour" and ds.times is not None:
+        return {"times": ds.times.reset_index(drop=True)}
+    return {}
 
 
 def compact(model: Any) -> Any:
@@ -361,7 +382,8 @@ def cross_validate(
             progress(f"fold {k}/{folds}")
         mask_tr = np.zeros(len(ds), bool)
         mask_tr[tr] = True
-        model = clone(BUILDERS[task](**params)).fit(ds.subset(mask_tr).X, ds.y[mask_tr])
+        train = ds.subset(mask_tr)
+        model = clone(BUILDERS[task](**params)).fit(train.X, train.y, **fit_params(task, train))
         test = ds.subset(~mask_tr)
         p, proba = predict(task, model, test.X)
         pred[te] = p
