@@ -473,15 +473,19 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             if inserts:
                 placeholders = ", ".join("?" * len(_WRITE_COLUMNS))
                 first = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[0]
-                rows = [(first + i + 1, *row) for i, row in enumerate(inserts)]
+                # The prepared tuples go in as they are (no per-row copy to prepend a
+                # rowid): without AUTOINCREMENT SQLite gives each row MAX(rowid) + 1,
+                # so the batch holds first+1 .. first+n, checked before FTS uses them.
                 conn.executemany(
-                    f"INSERT INTO messages (rowid, {', '.join(_WRITE_COLUMNS)}) "
-                    f"VALUES (?, {placeholders})",
-                    rows,
+                    f"INSERT INTO messages ({', '.join(_WRITE_COLUMNS)}) VALUES ({placeholders})",
+                    inserts,
                 )
+                last = conn.execute("SELECT MAX(rowid) FROM messages").fetchone()[0]
+                if last != first + len(inserts):
+                    raise StoreError(f"rowids {first + 1}..{last} for {len(inserts)} new messages")
                 conn.executemany(
                     "INSERT INTO messages_fts(rowid, tokens) VALUES (?, ?)",
-                    [(first + i + 1, tok) for i, tok in enumerate(new_tokens)],
+                    zip(range(first + 1, last + 1), new_tokens, strict=True),
                 )
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc):

@@ -151,3 +151,12 @@ def test_rows_and_digests_are_the_ones_earlier_versions_stored():
     row = _message_to_row(bare.validate())
     assert type(row[1]) is str and type(row[13]) is str  # enums stored as plain values
     assert row[-3:] == ("8be99f461b9f765946091b9e9fc91cef", None, None)
+
+
+def test_index_tokens_drop_punctuation_and_keep_mixed_words():
+    """What FTS stores, pinned from the tokeniser before its filter was inlined."""
+    from govpulse import tokenize
+
+    assert tokenize.index_text(
+        "小区供暖不达标，家里只有13度！！", "A1-3号楼 e_mail：foo_bar ——", None
+    ) == ("小区 供暖 不 达标 家里 只有 13 度 a1 a1-3 号楼 mail e_mail foo bar foo_bar")
