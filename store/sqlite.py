@@ -413,33 +413,15 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         conn = txn.conn
         try:
             existing = self._load_existing(conn, list(unique))
-            # The prepared counts hold when every prepared row is still new.
-            fresh = not any(i in existing for i in prepared.rows)
             deltas = txn.deltas
-            if fresh:
-                deltas.merge(prepared.deltas)
-            tokens = dict(zip(prepared.token_ids, prepared.tokens(), strict=True))
             now = int(time.time())
-            inserts: list[tuple[Any, ...]] = []
-            new_tokens: list[str] = []
-            for msg_id, msg in unique.items():
-                if msg_id in existing:
-                    continue
-                row = prepared.rows.get(msg_id)
-                if row is None:  # stored when prepared, deleted since
-                    if msg.updated_at is None:
-                        msg.updated_at = from_epoch(now)
-                    row = _message_to_row(msg)
-                    deltas.add(_CONTRIB(row))
-                elif not fresh:
-                    deltas.add(_CONTRIB(row))
-                inserts.append(row)
-                tok = tokens.get(msg_id)
-                new_tokens.append(
-                    tok
-                    if tok is not None
-                    else tokenize.index_text(msg.title, msg.body, msg.reply_body)
-                )
+            if not existing and len(prepared.rows) == len(unique):
+                # A bulk import's usual batch: every message new, as prepared.
+                deltas.merge(prepared.deltas)
+                inserts = list(prepared.rows.values())
+                new_tokens = prepared.tokens()
+            else:
+                inserts, new_tokens = self._new_rows(prepared, existing, deltas, now)
             stats.inserted = len(inserts)
             for rowid, old_msg, old_hash, old_contrib in existing.values():
                 msg = unique[old_msg.id]
@@ -493,6 +475,41 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             raise
         txn.messages += len(unique)
         return stats
+
+    @staticmethod
+    def _new_rows(
+        prepared: _Prepared, existing: Mapping[str, Any], deltas: Deltas, now: int
+    ) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """Rows and index tokens of the batch's messages not in `existing`, in batch order.
+
+        Rows prepared before an earlier batch (or another writer) stored some
+        of the ids are used as they are; their summary counts are added here
+        one by one unless the prepared counts still hold.
+        """
+        # The prepared counts hold when every prepared row is still new.
+        fresh = not any(i in existing for i in prepared.rows)
+        if fresh:
+            deltas.merge(prepared.deltas)
+        tokens = dict(zip(prepared.token_ids, prepared.tokens(), strict=True))
+        inserts: list[tuple[Any, ...]] = []
+        new_tokens: list[str] = []
+        for msg_id, msg in prepared.unique.items():
+            if msg_id in existing:
+                continue
+            row = prepared.rows.get(msg_id)
+            if row is None:  # stored when prepared, deleted since
+                if msg.updated_at is None:
+                    msg.updated_at = from_epoch(now)
+                row = _message_to_row(msg)
+                deltas.add(_CONTRIB(row))
+            elif not fresh:
+                deltas.add(_CONTRIB(row))
+            inserts.append(row)
+            tok = tokens.get(msg_id)
+            new_tokens.append(
+                tok if tok is not None else tokenize.index_text(msg.title, msg.body, msg.reply_body)
+            )
+        return inserts, new_tokens
 
     def _load_existing(
         self, conn: sqlite3.Connection, ids: list[str]
