@@ -9,11 +9,12 @@ busy timeout, after which `StoreUnavailable` is raised so callers can spool).
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +68,27 @@ class _Prepared:
     token_ids: list[str]
     tokens: Callable[[], list[str]]
     deltas: Deltas  # summary counts of `rows`, made while the previous batch is written
+
+
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector during a bulk write.
+
+    Preparing and writing a batch allocates several container objects per
+    message, which sets off collections that walk every live object (the
+    caller's messages, a tagger's models): 5 % of an import's main-thread
+    time, measured.  Rows and messages hold no reference cycles, so nothing
+    waits to be freed; the collector runs again between batches.  It is
+    switched back on only if it was on, so nested or concurrent calls leave
+    it as they found it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(slots=True)
@@ -272,15 +294,18 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                         continue
                 if not batch:
                     break
-                prepared = self._prepare(batch)
-                batch = []
+                # Not while the caller's iterator runs (it may make garbage cycles).
+                with _cycle_collection_paused():
+                    prepared = self._prepare(batch)
+                    batch = []
+                    if held is not None:
+                        txn = self._write_in_transaction(txn, held, stats)
+                held = prepared
+            with _cycle_collection_paused():
                 if held is not None:
                     txn = self._write_in_transaction(txn, held, stats)
-                held = prepared
-            if held is not None:
-                txn = self._write_in_transaction(txn, held, stats)
-            if txn is not None:
-                self._end_transaction(txn, commit=True)
+                if txn is not None:
+                    self._end_transaction(txn, commit=True)
         finally:
             if txn is not None:
                 self._end_transaction(txn, commit=False)  # no-op when it ended

@@ -160,3 +160,31 @@ def test_index_tokens_drop_punctuation_and_keep_mixed_words():
     assert tokenize.index_text(
         "小区供暖不达标，家里只有13度！！", "A1-3号楼 e_mail：foo_bar ——", None
     ) == ("小区 供暖 不 达标 家里 只有 13 度 a1 a1-3 号楼 mail e_mail foo bar foo_bar")
+
+
+def test_cycle_collection_pauses_only_inside_the_store(tmp_path):
+    """Paused while a batch is prepared and written, on while the caller's iterator runs,
+    and left as found (off stays off)."""
+    import gc
+
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10)
+    seen: list[bool] = []
+
+    def feed() -> Iterator[Message]:
+        for msg in letters(35):
+            seen.append(gc.isenabled())
+            yield msg
+
+    try:
+        assert gc.isenabled()
+        store.upsert_many(feed())
+        assert gc.isenabled() and all(seen) and len(seen) == 35
+        gc.disable()
+        try:
+            store.upsert_many(letters(5, start=35))
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        assert store.count() == 40
+    finally:
+        store.close()
