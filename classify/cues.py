@@ -359,14 +359,16 @@ REFUTATION_CUES: tuple[str, ...] = (
 #: "以免倒塌", "不是紧急", "极易引发火灾".  Most danger words in letters are of
 #: this kind (小区消防通道被占, 一旦发生火灾…), and counting them as events made
 #: them weak evidence of 特急.  "可能" and "会" are left out on purpose:
-#: "随时可能倒塌" is the acute case the guidelines call 特急.
+#: "随时可能倒塌" is the acute case the guidelines call 特急; so are single
+#: characters such as 无 / 未 / 没, which negated "无故被殴打", "无视…殴打村民".
 NEGATION_CUES: tuple[str, ...] = (
     "没有",
-    "没",
-    "未",
-    "无",
     "不是",
     "并非",
+    "并未",
+    "未发生",
+    "没发生",
+    "从未",
     "不会",
     "不存在",
     "杜绝",
@@ -376,7 +378,6 @@ NEGATION_CUES: tuple[str, ...] = (
     "如若",
     "假如",
     "倘若",
-    "若",
     "要是",
     "以免",
     "以防",

@@ -19,10 +19,10 @@ CRITICAL = Urgency.CRITICAL.value
 
 
 #: Multipliers on the model's class probabilities before the most likely level
-#: is taken.  The balanced logistic regression still under-calls 特急 (87 of
-#: 1,275 labels); ×1.5 raised the tuning part's 5-fold CV macro-F1 from 0.732
-#: to 0.752 (×2: 0.750, ×1: 0.732; weights on 紧急/低 changed nothing beyond
-#: noise).  The held-out part was not used to choose it.
+#: is taken.  The balanced logistic regression still under-calls 特急 (114 of
+#: 1,623 labels): on the tuning part (5-fold CV, mean of 3 seeds) ×1.5 gives
+#: macro-F1 0.736 against 0.726 unweighted (×2: 0.737; C=16 or 256 instead of
+#: 64: 0.732 / 0.729).  The held-out part was not used to choose it.
 URGENCY_CLASS_WEIGHTS: dict[str, float] = {CRITICAL: 1.5}
 
 
@@ -36,7 +36,7 @@ def decide_urgency(
     as a fact in the title or first sentence (``cues.HEAD_CHARS``; "没有发生火灾"
     or "以免倒塌" do not count, ``cues.asserted``) lifts the level to 特急 when
     the model gives 特急 at least `rule_min_p` (default 0: the cue decides).
-    特急 letters are rare (87 of 1,275 labelled), too few for the model alone;
+    特急 letters are rare (114 of 1,623 labelled), too few for the model alone;
     deeper in the text the same words are mostly background, so there they
     are only reported as reasons.  Reasons name the model's probability, the
     weighting when it changed the level, the rule and the cues found, so

@@ -128,3 +128,27 @@ def test_urgent_and_low_cues_are_reported_as_reasons():
     assert level == "紧急"
     assert any(r.startswith("关键词(紧急): ") and "停气" in r for r in reasons)
     assert any(r.startswith("关键词(低): ") and "请问" in r for r in reasons)
+
+
+def test_heldout_figures_by_sample_keep_only_the_chosen_letters(tiny_model_dir, fixtures_dir):
+    """build_models reports the held-out part and its random-sample subsets (tiny real model)."""
+    from classify import training as T
+    from classify.build_models import heldout_by_sample
+    from classify.modelio import load_model
+
+    model, _card = load_model(tiny_model_dir, "urgency")
+    ds = T.load_dataset("urgency", str(fixtures_dir / "urgency_small.csv"))
+    samples = np.array(["keyword" if k % 3 == 0 else "random" for k in range(len(ds))])
+    parts = heldout_by_sample(
+        model,
+        ds,
+        samples,
+        {"random": ("random",), "none": ("initial",), "all": ("keyword", "random")},
+    )
+    assert set(parts) == {"random", "all"}  # an empty subset is skipped
+    assert parts["random"]["n"] == int((samples == "random").sum())
+    assert parts["all"]["n"] == len(ds)
+    assert parts["all"] == {
+        **T.evaluate("urgency", model, ds),
+        "validation": parts["all"]["validation"],
+    }
