@@ -655,3 +655,42 @@ def shared_batch(
         yield
     finally:
         _BATCH.reset(token)
+
+
+# -- near-duplicate letters ------------------------------------------------------
+
+
+def shingle_vectors(texts: Sequence[str], n: int = 3) -> sp.csr_matrix:
+    """L2-normalised binary character n-gram (shingle) vectors: their dot product is the
+    cosine similarity of two texts' shingle sets (punctuation and spaces ignored)."""
+    X = hashed_counts(
+        texts,
+        n_bits=22,
+        word_ngrams=None,
+        char_ngrams=(n, n),
+        sublinear_tf=False,
+        drop_nonword=True,
+    )
+    X.data[:] = 1
+    _normalize_rows(X)
+    return X
+
+
+def near_duplicate_groups(texts: Sequence[str], threshold: float = 0.8) -> np.ndarray:
+    """Cluster number of every text: texts whose character-trigram sets have a cosine
+    similarity of at least ``threshold`` (directly or through others) share a cluster.
+
+    Why: the topic data holds re-posted and lightly edited letters (about 10 %
+    of the 8,242 pre-cut letters are in a cluster of two or more at 0.8).  A
+    random split puts copies on both sides and overstates accuracy on unseen
+    letters; cross-validation grouped by these clusters does not.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    X = shingle_vectors(texts)
+    sim = (X @ X.T).tocoo()
+    pair = (sim.data >= threshold) & (sim.row < sim.col)
+    graph = sp.coo_matrix(
+        (np.ones(int(pair.sum())), (sim.row[pair], sim.col[pair])), shape=(len(texts),) * 2
+    )
+    return connected_components(graph, directed=False)[1]

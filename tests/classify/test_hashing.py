@@ -202,3 +202,33 @@ def test_cut_without_equals_filtered_cut():
     for a, b in LETTERS:
         text = f"{a}\n{b}"
         assert cut_without(text, stop) == [t for t in cut(text) if t not in stop]
+
+
+def test_near_duplicate_groups_cluster_edited_copies_only():
+    """A re-posted letter with a few characters changed shares its original's cluster
+    (also through a chain of copies); different letters on the same subject do not."""
+    from classify.hashing import near_duplicate_groups
+
+    base = "小区物业违规收取停车费，业主多次反映无人处理，请相关部门督促整改。" * 2
+    edited = base.replace("停车费", "停車费", 1) + "谢谢！"
+    chained = edited.replace("业主", "居民", 1)
+    other = "学校违规收取补课费，家长负担很重，希望教育局调查处理，给个说法。" * 2
+    groups = near_duplicate_groups([base, other, edited, chained, "", "水"])
+    assert groups[0] == groups[2] == groups[3]
+    assert len({groups[0], groups[1], groups[4], groups[5]}) == 4
+
+
+def test_precut_copies_finds_the_cut_form_of_a_raw_letter():
+    """The raw topic letters reappear in the pre-cut training file, cut and without stop
+    words, which trigram similarity misses; token containment finds them."""
+    from classify.build_models import precut_copies
+    from classify.text import prepare, prepare_chars
+
+    letters = [
+        ("物业违规收费", "我们小区的物业公司违规收取停车费，业主多次反映都没有人处理。"),
+        ("学校补课", "孩子所在的学校违规收取补课费，家长的负担很重，希望教育局调查。"),
+    ]
+    raw = [prepare_chars(a, b) for a, b in letters]
+    precut = [prepare(*letters[1]), prepare("公交线路", "早高峰公交太挤，建议增加班次。")]
+    np.testing.assert_array_equal(precut_copies(raw, precut), [True, False])
+    np.testing.assert_array_equal(precut_copies(raw[:1], precut), [False, False])
