@@ -67,7 +67,6 @@ class _Prepared:
     rows: dict[str, tuple[Any, ...]]  # of messages not stored when prepared
     token_ids: list[str]
     tokens: Callable[[], list[str]]
-    deltas: Deltas  # summary counts of `rows`, made while the previous batch is written
 
 
 @contextlib.contextmanager
@@ -418,9 +417,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             if msg.updated_at is None:
                 msg.updated_at = now
             rows[msg.id] = _message_to_row(msg)
-        deltas = Deltas()
-        deltas.add_rows(map(_CONTRIB, rows.values()))
-        return _Prepared(stats, unique, rows, [m.id for m in new], tokens, deltas)
+        return _Prepared(stats, unique, rows, [m.id for m in new], tokens)
 
     def _stored_ids(self, ids: list[str]) -> set[str]:
         out: set[str] = set()
@@ -442,11 +439,13 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             now = int(time.time())
             if not existing and len(prepared.rows) == len(unique):
                 # A bulk import's usual batch: every message new, as prepared.
-                deltas.merge(prepared.deltas)
                 inserts = list(prepared.rows.values())
                 new_tokens = prepared.tokens()
             else:
-                inserts, new_tokens = self._new_rows(prepared, existing, deltas, now)
+                inserts, new_tokens = self._new_rows(prepared, existing, now)
+            # Counted here, not when prepared: the same thread does both, and here
+            # the rows that are really inserted are known.
+            deltas.add_rows(map(_CONTRIB, inserts))
             stats.inserted = len(inserts)
             for rowid, old_msg, old_hash, old_contrib in existing.values():
                 msg = unique[old_msg.id]
@@ -503,18 +502,14 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
 
     @staticmethod
     def _new_rows(
-        prepared: _Prepared, existing: Mapping[str, Any], deltas: Deltas, now: int
+        prepared: _Prepared, existing: Mapping[str, Any], now: int
     ) -> tuple[list[tuple[Any, ...]], list[str]]:
         """Rows and index tokens of the batch's messages not in `existing`, in batch order.
 
         Rows prepared before an earlier batch (or another writer) stored some
-        of the ids are used as they are; their summary counts are added here
-        one by one unless the prepared counts still hold.
+        of the ids are used as they are; a message stored when prepared and
+        deleted since gets its row and tokens made now.
         """
-        # The prepared counts hold when every prepared row is still new.
-        fresh = not any(i in existing for i in prepared.rows)
-        if fresh:
-            deltas.merge(prepared.deltas)
         tokens = dict(zip(prepared.token_ids, prepared.tokens(), strict=True))
         inserts: list[tuple[Any, ...]] = []
         new_tokens: list[str] = []
@@ -526,9 +521,6 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                 if msg.updated_at is None:
                     msg.updated_at = from_epoch(now)
                 row = _message_to_row(msg)
-                deltas.add(_CONTRIB(row))
-            elif not fresh:
-                deltas.add(_CONTRIB(row))
             inserts.append(row)
             tok = tokens.get(msg_id)
             new_tokens.append(

@@ -121,16 +121,6 @@ class Deltas:
         if step < 0:
             self.negative = True
 
-    def merge(self, other: Deltas) -> None:
-        """Add another batch's changes (several batches share one transaction); empties it."""
-        for table in TABLES:
-            self.counts[table] = _merged(self.counts[table], other.counts[table])
-            other.counts[table] = {}
-        self.delay_sums = _merged(self.delay_sums, other.delay_sums)
-        other.delay_sums = {}
-        self.negative = self.negative or other.negative
-        other.negative = False
-
     def add_sum(self, table: str, key: tuple[Any, ...], n: int, delay_sum: int) -> None:
         """Add a pre-aggregated delta (a GROUP BY row of many messages)."""
         counts = self.counts[table]
@@ -171,18 +161,6 @@ class Deltas:
                 )
         sums.clear()
         self.negative = False
-
-
-def _merged(
-    mine: dict[tuple[Any, ...], int], theirs: dict[tuple[Any, ...], int]
-) -> dict[tuple[Any, ...], int]:
-    """`mine` plus `theirs`, key by key (reusing the larger dict)."""
-    if len(mine) < len(theirs):
-        mine, theirs = theirs, mine
-    get = mine.get
-    for key, n in theirs.items():
-        mine[key] = get(key, 0) + n
-    return mine
 
 
 def rebuild_from_rows(
