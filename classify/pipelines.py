@@ -143,7 +143,10 @@ def build_urgency(C: float = 64.0) -> Pipeline:
     C=16 0.732, C=256 0.729.  The cue counts read the urgency lexicons of
     ``classify.cues`` with negated / hypothetical mentions left out.  A
     second TF-IDF of the title alone added 0.005 and was left out (it would
-    need a trusted function and a second n-gram count per batch).
+    need a trusted function and a second n-gram count per batch).  Only the
+    50k most frequent columns are kept (0.739 against 0.736 for all 206k and
+    0.736 for 100k): the model file shrinks from 3.7 MB and the tagger's
+    column union stays small.
     """
     return Pipeline(
         [
@@ -151,7 +154,7 @@ def build_urgency(C: float = 64.0) -> Pipeline:
                 "features",
                 FeatureUnion(
                     [
-                        ("text", text_features(min_df=2, max_df=0.5)),
+                        ("text", text_features(min_df=2, max_df=0.5, max_features=50_000)),
                         ("cues", FunctionTransformer(urgency_cue_counts, accept_sparse=True)),
                     ]
                 ),
