@@ -187,6 +187,11 @@ _SORT_BLOCK = 1 << 12
 #: blocks are sorted in place without concatenation: 1k keys (about one
 #: letter's) measured fastest there (21-22 us a letter against 24 for 4k).
 _CHAR_SORT_BLOCK = 1 << 10
+#: Texts whose character n-grams are keyed and sorted at a time: the
+#: (positions x orders) table of 64 letters (~300 KB) stays in the CPU cache,
+#: that of a whole batch of 500 does not (tagging 8,500 -> 8,800 letters per
+#: CPU-second, median of 9 alternated runs; alone, the count 22.7 -> 21.3 us).
+_CHAR_CHUNK = 64
 
 
 def _sorted_keys(rows: list[np.ndarray], keys: list[np.ndarray], n: int) -> np.ndarray:
@@ -219,6 +224,7 @@ def _char_keys_sorted(
     drop_nonword: bool,
     n_bits: int,
     useful: np.ndarray | None,
+    n_total: int,
 ) -> np.ndarray:
     """Sorted (row << n_bits | column) keys of every character n-gram occurrence.
 
@@ -230,7 +236,7 @@ def _char_keys_sorted(
     blocks of it are then sorted in place, no concatenation per block.
     """
     n = len(texts)
-    small = n << n_bits < 1 << 32  # small batches: 32-bit keys sort faster
+    small = n_total << n_bits < 1 << 32  # small batches: 32-bit keys sort faster
     kd = np.uint32 if small else np.uint64
     cp = _code_points(texts)
     lo, hi = char_ngrams
@@ -304,7 +310,19 @@ def hashed_counts(
     n = len(texts)
     width = 1 << n_bits
     if word_ngrams is None and char_ngrams is not None:
-        combined = _char_keys_sorted(texts, char_ngrams, drop_nonword, n_bits, useful)
+        step = _CHAR_CHUNK
+        if n <= step:
+            combined = _char_keys_sorted(texts, char_ngrams, drop_nonword, n_bits, useful, n)
+        else:
+            parts = []
+            for start in range(0, n, step):
+                part = _char_keys_sorted(
+                    texts[start : start + step], char_ngrams, drop_nonword, n_bits, useful, n
+                )
+                if start:
+                    part += part.dtype.type(start << n_bits)
+                parts.append(part)
+            combined = np.concatenate(parts)
     else:
         combined = _word_keys_sorted(texts, n_bits, word_ngrams, char_ngrams, drop_nonword, useful)
     if not len(combined):

@@ -127,7 +127,8 @@ def test_block_sort_gives_the_one_sort_counts(monkeypatch):
         np.testing.assert_array_equal(blocks.data, whole.data)
 
 
-@pytest.mark.parametrize("copies", [2, 700])  # 700 copies: > 4096 rows, 64-bit keys
+# 20 copies: 120 rows, keyed in chunks; 700: > 4096 rows, 64-bit keys
+@pytest.mark.parametrize("copies", [2, 20, 700])
 def test_char_ngram_counts_equal_a_plain_count_of_ngram_keys(copies):
     """The character-only fast path counts exactly the (row, column) pairs of
     ``ngram_keys``, with or without a mask of useful columns."""
