@@ -414,9 +414,10 @@ _NEGATION_RE = re.compile(
     "|".join(re.escape(c) for c in sorted(NEGATION_CUES, key=len, reverse=True))
 )
 _CLAUSE_END_RE = re.compile(r"[，。！？；,.!?;：:、]")
+#: First characters of the negation words: a window without any of them needs no regex.
+_NEGATION_FIRST = frozenset(c[0] for c in NEGATION_CUES)
 
 
-@lru_cache(maxsize=16384)
 def asserted(flat: str, cue: str) -> bool:
     """True when at least one occurrence of cue in flat is stated as a fact.
 
@@ -432,11 +433,13 @@ def asserted(flat: str, cue: str) -> bool:
         if at < 0:
             return False
         left = flat[max(0, at - NEGATION_WINDOW) : at]
-        ends = [m.end() for m in _CLAUSE_END_RE.finditer(left)]
-        if ends:
-            left = left[ends[-1] :]
-        after = flat[at + len(cue) : at + len(cue) + 2]
-        if _NEGATION_RE.search(left) is None and after not in HYPOTHETICAL_SUFFIXES:
+        negated = False
+        if not _NEGATION_FIRST.isdisjoint(left):  # most windows hold no negation word at all
+            ends = [m.end() for m in _CLAUSE_END_RE.finditer(left)]
+            if ends:
+                left = left[ends[-1] :]
+            negated = _NEGATION_RE.search(left) is not None
+        if not negated and flat[at + len(cue) : at + len(cue) + 2] not in HYPOTHETICAL_SUFFIXES:
             return True
         start = at + 1
 
@@ -470,6 +473,7 @@ class _Automaton:
         self.order = {id(lex): {c: k for k, c in enumerate(lex)} for lex in LEXICONS}
         self.sets = {id(lex): frozenset(lex) for lex in LEXICONS}
         self.negatable = frozenset(id(lex) for lex in NEGATABLE)
+        self.negatable_cues = frozenset(c for lex in NEGATABLE for c in lex)
         self.lexicons = LEXICONS  # keeps the ids above valid
 
     def found(self, flat: str) -> frozenset[str]:
@@ -485,6 +489,17 @@ def _automaton() -> _Automaton:
 @lru_cache(maxsize=16384)
 def _found(flat: str) -> frozenset[str]:
     return _automaton().found(flat)
+
+
+@lru_cache(maxsize=16384)
+def _found_asserted(flat: str) -> frozenset[str]:
+    """The cues found in flat, without those of :data:`NEGATABLE` lexicons that occur
+    only negated or hypothetically (one check per text, shared by hits and counts)."""
+    found = _found(flat)
+    candidates = found & _automaton().negatable_cues
+    if not candidates:
+        return found
+    return found - frozenset(c for c in candidates if not asserted(flat, c))
 
 
 @lru_cache(maxsize=64)
@@ -508,13 +523,11 @@ def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
     auto = _automaton()
     order = auto.order.get(id(cues))
     if order is not None:
-        found = _found(flat)
+        found = _found_asserted(flat) if id(cues) in auto.negatable else _found(flat)
         if not found:
             return ()
         get = order.get
         mine = [c for c in found if c in order]
-        if mine and id(cues) in auto.negatable:
-            mine = [c for c in mine if asserted(flat, c)]
         if len(mine) > 1:
             mine.sort(key=get)  # type: ignore[arg-type]
         return tuple(mine)
@@ -531,14 +544,13 @@ def counts(flat: str, lexicons: tuple[tuple[str, ...], ...]) -> list[int]:
         found = _found(flat)
         if not found:
             return [0] * len(lexicons)
-        out = []
-        for lex in lexicons:
-            mine = found & auto.sets[id(lex)]
-            if mine and id(lex) in auto.negatable:
-                out.append(sum(1 for c in mine if asserted(flat, c)))
-            else:
-                out.append(len(mine))
-        return out
+        stated = (
+            _found_asserted(flat) if any(id(lex) in auto.negatable for lex in lexicons) else found
+        )
+        sets, negatable = auto.sets, auto.negatable
+        return [
+            len((stated if id(lex) in negatable else found) & sets[id(lex)]) for lex in lexicons
+        ]
     return [len(hits(flat, lex)) for lex in lexicons]
 
 
@@ -546,7 +558,7 @@ def clear_caches() -> None:
     """Forget cached texts (the tagger calls this per batch, so memory stays bounded)."""
     flatten.cache_clear()
     _found.cache_clear()
-    asserted.cache_clear()
+    _found_asserted.cache_clear()
 
 
 def find(text: str, cues: Iterable[str], limit: int = 5) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from operator import mul
 
 import numpy as np
 
@@ -48,9 +49,9 @@ def decide_urgency(
     probs = proba.tolist()
     col = _columns(tuple(classes))
     weights = _weights(tuple(classes))
-    raw = max(range(len(probs)), key=probs.__getitem__)  # first maximum, as np.argmax
-    scores = [p * w for p, w in zip(probs, weights, strict=True)]
-    best = max(range(len(scores)), key=scores.__getitem__)
+    raw = probs.index(max(probs))  # first maximum, as np.argmax
+    scores = list(map(mul, probs, weights))
+    best = scores.index(max(scores))
     level = str(classes[best])
     flat = cues.flatten(text)
     head_hits = cues.hits(flat[: cues.HEAD_CHARS], cues.CRITICAL_HEAD_CUES)[:3]

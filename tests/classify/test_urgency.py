@@ -66,10 +66,10 @@ def test_one_asserted_occurrence_is_enough():
 
 
 def test_clear_caches_forgets_negation_results():
-    cues.asserted(cues.flatten("小区昨晚发生火灾"), "火灾")
-    assert cues.asserted.cache_info().currsize > 0
+    cues.hits(cues.flatten("小区昨晚发生火灾"), cues.CRITICAL_CUES)
+    assert cues._found_asserted.cache_info().currsize > 0
     cues.clear_caches()
-    assert cues.asserted.cache_info().currsize == 0
+    assert cues._found_asserted.cache_info().currsize == 0
 
 
 def test_urgency_lexicons_have_no_duplicates_and_low_cues_are_questions_not_policy_words():
