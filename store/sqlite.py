@@ -96,8 +96,6 @@ class _Transaction:
 
     conn: sqlite3.Connection
     deltas: Deltas  # summary changes of every batch written in it, applied before COMMIT
-    started: float  # time.monotonic() at BEGIN
-    messages: int = 0
     ended: bool = False  # committed or rolled back, lock released
 
 
@@ -111,7 +109,6 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         batch_size: int = 2000,
         index_workers: int = 1,
         transaction_size: int = 10_000,
-        transaction_max_s: float = 2.0,
         search_total_cap: int = 10_000,
         use_summaries: bool = True,
     ):
@@ -121,9 +118,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         self.batch_size = batch_size
         self.index_workers = index_workers
         #: Messages per write transaction of upsert_many (several batches; see there).
-        self.transaction_size = transaction_size
-        #: A transaction commits at the next batch after this many seconds.
-        self.transaction_max_s = transaction_max_s
+        self.transaction_size = max(1, transaction_size)
         #: Search totals above this are reported as "at least" (SearchResult.total_relation).
         self.search_total_cap = search_total_cap
         #: False answers every aggregate from the rows (tests, and the benchmark's baseline).
@@ -264,8 +259,8 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
 
     # -- writing ---------------------------------------------------------
     def upsert_many(self, messages: Iterable[Message]) -> UpsertStats:
-        """Upsert in batches of `batch_size`, preparing one batch ahead, committing in
-        transactions of up to `transaction_size` messages.
+        """Upsert in transactions of up to `transaction_size` messages, each written in
+        batches of `batch_size`, preparing one batch ahead.
 
         Batch N+1 is validated, turned into rows and handed to the index
         workers before batch N is written, so its text is cut while SQLite
@@ -277,46 +272,42 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         page it touched to the WAL (and checkpoints), and the summary
         tables take one upsert per distinct key per commit; at 2,000
         messages a commit, commits and summary upkeep were a third of the
-        import.  A transaction also ends after `transaction_max_s` seconds,
-        so a slow producer (an import tagging rows as it reads them) does
-        not keep other writers waiting for long.
+        import.  A transaction's messages are read from `messages` before it
+        begins, so the write lock is never held while the caller's iterator
+        runs (a slow producer, or one that itself writes to the store).
         """
         stats = UpsertStats()
-        txn: _Transaction | None = None
-        held: _Prepared | None = None
-        batch: list[Message] = []
-        try:
-            for msg in itertools.chain(messages, [None]):
-                if msg is not None:
-                    batch.append(msg)
-                    if len(batch) < self.batch_size:
-                        continue
-                if not batch:
-                    break
-                # Not while the caller's iterator runs (it may make garbage cycles).
-                with _cycle_collection_paused():
-                    prepared = self._prepare(batch)
-                    batch = []
-                    if held is not None:
-                        txn = self._write_in_transaction(txn, held, stats)
-                held = prepared
+        source = iter(messages)
+        while chunk := list(itertools.islice(source, self.transaction_size)):
+            # Not while the caller's iterator runs (it may make garbage cycles).
             with _cycle_collection_paused():
-                if held is not None:
-                    txn = self._write_in_transaction(txn, held, stats)
-                if txn is not None:
-                    self._end_transaction(txn, commit=True)
-        finally:
-            if txn is not None:
-                self._end_transaction(txn, commit=False)  # no-op when it ended
+                self._upsert_transaction(chunk, stats)
         if stats.inserted >= _ANALYZE_AFTER:
             self._analyze()
         return stats
 
-    def _write_in_transaction(
+    def _upsert_transaction(self, messages: list[Message], stats: UpsertStats) -> None:
+        """Write `messages` in one transaction (begun at the first batch with work)."""
+        txn: _Transaction | None = None
+        held: _Prepared | None = None
+        try:
+            for start in range(0, len(messages), self.batch_size):
+                prepared = self._prepare(messages[start : start + self.batch_size])
+                if held is not None:
+                    txn = self._write_prepared(txn, held, stats)
+                held = prepared
+            if held is not None:
+                txn = self._write_prepared(txn, held, stats)
+            if txn is not None:
+                self._end_transaction(txn, commit=True)
+        finally:
+            if txn is not None:
+                self._end_transaction(txn, commit=False)  # no-op when it ended
+
+    def _write_prepared(
         self, txn: _Transaction | None, prepared: _Prepared, stats: UpsertStats
     ) -> _Transaction | None:
-        """Write one prepared batch into the open transaction (opening one if needed);
-        commit when the transaction is full or old.  Returns the open transaction."""
+        """Write one prepared batch, opening the transaction if none is open yet."""
         if not prepared.unique:
             stats += prepared.stats
             return txn
@@ -327,12 +318,6 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         except BaseException:
             self._end_transaction(txn, commit=False)
             raise
-        if (
-            txn.messages >= self.transaction_size
-            or time.monotonic() - txn.started > self.transaction_max_s
-        ):
-            self._end_transaction(txn, commit=True)
-            return None
         return txn
 
     def _begin_transaction(self) -> _Transaction:
@@ -346,7 +331,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         except BaseException:
             self._write_lock.release()
             raise
-        return _Transaction(conn, Deltas(), time.monotonic())
+        return _Transaction(conn, Deltas())
 
     def _end_transaction(self, txn: _Transaction, commit: bool) -> None:
         """Apply the transaction's summary deltas and commit, or roll back; release the lock."""
@@ -497,7 +482,6 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             if "locked" in str(exc):
                 raise StoreUnavailable(f"store is locked: {exc}") from exc
             raise
-        txn.messages += len(unique)
         return stats
 
     @staticmethod

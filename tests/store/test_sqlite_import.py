@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
-from govpulse.schema import Message, make_id
+from govpulse.schema import TZ, Label, Message, make_id
 from store.sqlite import SQLiteStore
+
+NOW = datetime(2024, 6, 30, 12, 0, tzinfo=TZ)
 
 
 def letters(n: int, start: int = 0, topic: str = "城乡建设") -> list[Message]:
@@ -42,7 +45,7 @@ def commits_during(store: SQLiteStore, action) -> int:  # type: ignore[no-untype
 def test_batches_share_a_transaction_up_to_its_size(tmp_path):
     store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=30)
     try:
-        n = commits_during(store, lambda: store.upsert_many(letters(95)))
+        n = commits_during(store, lambda: store.upsert_many(iter(letters(95))))
         assert n == 4  # 30 + 30 + 30 + 5
         assert store.count() == 95 and store.check_summaries() == []
         assert store.facets(["department"])["department"] == [("住建局", 95)]
@@ -50,31 +53,40 @@ def test_batches_share_a_transaction_up_to_its_size(tmp_path):
         store.close()
 
 
-def test_an_old_transaction_commits_at_the_next_batch(tmp_path):
-    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_max_s=0.0)
-    try:
-        assert commits_during(store, lambda: store.upsert_many(letters(35))) == 4
-        assert store.count() == 35 and store.check_summaries() == []
-    finally:
-        store.close()
-
-
-def test_a_failing_producer_rolls_back_the_open_transaction_only(tmp_path):
+def test_a_failing_producer_keeps_the_transactions_before_it(tmp_path):
     store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=20)
 
     def feed() -> Iterator[Message]:
-        # Batches 1-2 commit; batch 3 is written in the next transaction while
-        # batch 4 is prepared; the failure comes before batch 4 is written.
-        yield from letters(45)
+        yield from letters(45)  # two whole transactions, then 5 messages never written
         raise RuntimeError("reader broke")
 
     try:
         with pytest.raises(RuntimeError, match="reader broke"):
             store.upsert_many(feed())
-        assert store.count() == 20 and store.check_summaries() == []
-        # The lock was released: the next import writes, and re-importing changes nothing.
+        assert store.count() == 40 and store.check_summaries() == []
+        # Re-importing changes nothing stored and adds the rest.
         stats = store.upsert_many(letters(50))
-        assert (stats.inserted, stats.updated, stats.unchanged) == (30, 0, 20)
+        assert (stats.inserted, stats.updated, stats.unchanged) == (10, 0, 40)
+        assert store.check_summaries() == []
+    finally:
+        store.close()
+
+
+def test_a_failing_batch_rolls_back_its_whole_transaction(tmp_path):
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=30)
+    conn = store._conn()
+    # A real failure inside SQLite, in the second batch of the second transaction.
+    conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.title = '来信45' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            store.upsert_many(letters(60))
+        # Letters 0-29 committed; 30-39 went with the failed batch's transaction.
+        assert store.count() == 30 and store.check_summaries() == []
+        conn.execute("DROP TRIGGER refuse")
+        assert store.upsert_many(letters(60)).inserted == 30  # the lock was released
         assert store.check_summaries() == []
     finally:
         store.close()
@@ -93,26 +105,28 @@ def test_updates_inside_one_transaction_keep_the_summaries_exact(tmp_path):
         store.close()
 
 
-def test_another_writer_waits_for_the_transaction_and_then_writes(tmp_path):
+def test_the_write_lock_is_free_while_the_callers_iterator_runs(tmp_path):
+    """Messages are read before a transaction begins: a producer that writes to the
+    same database (or is slow) never waits on the import's own lock."""
     path = tmp_path / "t.db"
-    store = SQLiteStore(path, batch_size=10, transaction_size=1000)
+    store = SQLiteStore(path, batch_size=10, transaction_size=20)
     other = sqlite3.connect(path, timeout=0.05, isolation_level=None)
-    seen: list[bool] = []
+    checked: list[int] = []
 
     def feed() -> Iterator[Message]:
-        yield from letters(25)
-        # The first batches are written and the transaction is still open.
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            other.execute("BEGIN IMMEDIATE")
-        seen.append(True)
-        yield from letters(10, start=25)
+        for i, msg in enumerate(letters(45)):
+            if i in (5, 25, 44):  # inside the first, second and third transaction's reads
+                other.execute("BEGIN IMMEDIATE")  # would raise "locked" if held
+                other.execute("ROLLBACK")
+                store.add_label(Label(msg.id, "topic", "城乡建设", "tester", NOW))
+                checked.append(i)
+            yield msg
 
     try:
-        assert store.upsert_many(feed()).inserted == 35
-        assert seen == [True]
-        other.execute("BEGIN IMMEDIATE")  # free again after the commit
-        other.execute("ROLLBACK")
-        assert other.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 35
+        assert store.upsert_many(feed()).inserted == 45
+        assert checked == [5, 25, 44]
+        assert other.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 45
+        assert len(store.labels(task="topic")) == 3
     finally:
         other.close()
         store.close()
@@ -124,9 +138,6 @@ def test_rows_and_digests_are_the_ones_earlier_versions_stored():
     Expected values were produced by the row code before it was optimised
     (attrgetter + enum ``.value`` + ``workday_ordinal`` per call).
     """
-    from datetime import datetime
-
-    from govpulse.schema import TZ
     from store.sqlite_rows import _message_to_row
 
     full = Message(
