@@ -25,6 +25,7 @@ import numpy as np
 
 from classify import training as T
 from classify.decide import SHORT_TEXT_CHARS, SHORT_TEXT_SCORE
+from classify.forward import calibration_card
 from classify.modelio import save_model
 from classify.tagger import default_model_dir
 
@@ -204,7 +205,7 @@ def build_rumour(shared: Path, out: Path) -> dict[str, Any]:
     card = {
         "data": {"train": f"{path.name} ({len(ds)} Weibo posts, CED, Song et al. 2018)"},
         "metrics": {"time_split": ts, "grouped_cv5": gcv},
-        "calibration": rumour_calibration(model),
+        "calibration": calibration_card(model),
         "adjustments": {
             "official_reply_factor": 0.5,
             "refutation_factor": 0.3,
@@ -214,20 +215,6 @@ def build_rumour(shared: Path, out: Path) -> dict[str, Any]:
     }
     save_model(model, out, "rumour", card)
     return card
-
-
-def rumour_calibration(model: Any) -> dict[str, Any]:
-    """The learned forward-chained calibration, written into the card so staff can see the threshold."""
-    return {
-        "method": getattr(model, "calibration_", "none"),
-        "platt_a": round(float(getattr(model, "a_", 1.0)), 4),
-        "platt_b": round(float(getattr(model, "b_", 0.0)), 4),
-        "flag_threshold": 0.5,
-        "threshold_on_uncalibrated_scale": round(float(getattr(model, "threshold_", 0.5)), 4),
-        "note": "rumour_score is calibrated on forward-chained blocks of the training posts "
-        "(time quantiles 0.6-0.8 and 0.8-1.0, each scored by a model fitted on earlier posts); "
-        "0.5 on it is the learned decision threshold",
-    }
 
 
 BUILD = {"topic": build_topic, "urgency": build_urgency, "rumour": build_rumour}

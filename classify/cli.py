@@ -139,6 +139,10 @@ def train_cmd(
             "metrics": metrics,
             "trained_by": f"govpulse train {task}",
         }
+        if task == "rumour":
+            from classify.forward import calibration_card
+
+            card["calibration"] = calibration_card(model)
         path = save_model(model, out, task, card)
     except DataError as exc:
         raise _fail(exc) from None

@@ -166,6 +166,19 @@ def test_train_urgency_with_cross_validation(fixtures_dir, tmp_path):
     assert 0 <= card["metrics"]["macro_f1"] <= 1 and card["metrics"]["n"] == 24
 
 
+def test_train_rumour_card_carries_its_calibration(fixtures_dir, tmp_path):
+    """`govpulse train rumour` records the learned calibration, as `make models` does."""
+    out = tmp_path / "models"
+    data = str(fixtures_dir / "rumour_small.csv")
+    res = run("train", "rumour", "--data", data, "--out", str(out), "--folds", "0")
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "rumour.card.json").read_text(encoding="utf-8"))
+    calibration = card["calibration"]
+    assert calibration["flag_threshold"] == 0.5
+    assert isinstance(calibration["method"], str) and calibration["method"]
+    assert {"platt_a", "platt_b", "threshold_on_uncalibrated_scale"} <= set(calibration)
+
+
 def test_train_new_topic_label(fixtures_dir, tmp_path):
     df = pd.read_csv(fixtures_dir / "topic_small.csv")
     extra = pd.DataFrame(
