@@ -32,6 +32,7 @@ import pandas as pd
 import sklearn
 
 from classify import cues
+from classify.compiled import Scorer, compile_model
 from classify.decide import adjust_rumour, decide_urgency
 from classify.hashing import ColumnUnion, shared_batch, useful_columns
 from classify.modelio import ModelUnavailable, load_model, model_path
@@ -105,6 +106,11 @@ class Tagger:
         }
         # The text form each model was trained on; each form is prepared once per message.
         self._forms = {task: input_form(model) for task, model in self.models.items()}
+        # The same probabilities without scikit-learn's wrappers (classify.compiled);
+        # None for a model of a shape it does not know: its predict_proba is used.
+        self._compiled: dict[str, Scorer | None] = {
+            task: compile_model(model) for task, model in self.models.items()
+        }
 
     # -- loading -----------------------------------------------------------
     @classmethod
@@ -194,9 +200,20 @@ class Tagger:
                 self._rumour(rum, [rum_texts[i] for i in rum], [rows[i] for i in rum], out)
         return out
 
+    def _proba(
+        self, task: str, texts: list[str], meta: dict[str, list[Any]] | None = None
+    ) -> np.ndarray:
+        """The model's predict_proba, through its compiled form when it has one."""
+        compiled = self._compiled[task]
+        if compiled is not None:
+            return compiled(texts, meta or {})
+        if meta is None:
+            return self.models[task].predict_proba(texts)
+        return self.models[task].predict_proba(pd.DataFrame({"tokens": texts, **meta}))
+
     def _topic(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
         model = self.models["topic"]
-        proba = model.predict_proba(texts)
+        proba = self._proba("topic", texts)
         classes = [str(c) for c in model.classes_]
         best = proba.argmax(axis=1)
         for i, b, p in zip(idx, best, proba[np.arange(len(idx)), best], strict=True):
@@ -206,7 +223,7 @@ class Tagger:
 
     def _urgency(self, idx: list[int], texts: list[str], out: list[Tagging]) -> None:
         model = self.models["urgency"]
-        proba = model.predict_proba(texts)
+        proba = self._proba("urgency", texts)
         classes = [str(c) for c in model.classes_]
         for row, (i, text) in enumerate(zip(idx, texts, strict=True)):
             level, reasons = decide_urgency(proba[row], classes, text, self.config.rule_min_p)
@@ -221,11 +238,9 @@ class Tagger:
         out: list[Tagging],
     ) -> None:
         model = self.models["rumour"]
-        frame = pd.DataFrame(
-            {"tokens": texts, **{k: [r.get(k) for r in rows] for k in RUMOUR_META}}
-        )
+        meta = {k: [r.get(k) for r in rows] for k in RUMOUR_META}
         classes = [int(c) for c in model.classes_]
-        proba = model.predict_proba(frame)[:, classes.index(1)]
+        proba = self._proba("rumour", texts, meta)[:, classes.index(1)]
         for i, text, row, p in zip(idx, texts, rows, proba, strict=True):
             out[i].rumour_score, out[i].rumour_reasons = adjust_rumour(
                 float(p),

@@ -1,0 +1,176 @@
+"""The compiled scorers give exactly the probabilities of the models' own predict_proba."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from classify.compiled import compile_model
+from classify.hashing import shared_batch
+from classify.pipelines import RUMOUR_META, text_features
+from classify.tagger import Tagger, Tagging
+from classify.text import prepare_chars
+
+LETTERS = [
+    ("小区燃气泄漏", "今天早上闻到很浓的燃气味，楼道里有人晕倒，请尽快派人处理！"),
+    ("公交线路建议", "建议增加 12 路公交车的班次，早高峰太挤了。谢谢！"),
+    ("工资拖欠", "我们在工地干了半年，老板拖欠工资三个月，至今没有发放，请劳动部门帮忙。"),
+    ("", "据说明天自来水有毒，千万不要喝，转发扩散！！"),
+    ("辟谣", "网传超市鸡蛋是假的，经核实为不实信息。"),
+    ("ＡＢＣ１２３", "全角字母和数字？http://example.com @某人 [哈哈] 😀"),
+    ("學校食堂", "孩子在學校食堂吃飯後腹瀉，希望衛生部門檢查。"),
+    ("短", "哈"),
+]
+
+
+def _prepared(row: dict[str, str]) -> str:
+    title = row.get("留言主题") or row.get("title")
+    return prepare_chars(title, row.get("留言详情") or row.get("text") or row.get("body"))
+
+
+def _texts(fixtures_dir) -> list[str]:
+    out = [prepare_chars(a, b) for a, b in LETTERS]
+    for name in ("topic_small.csv", "urgency_small.csv", "rumour_small.csv"):
+        with open(fixtures_dir / name, encoding="utf-8") as fh:
+            out.extend(_prepared(row) for row in csv.DictReader(fh))
+    assert len(out) > 80
+    return [t for t in out if t]
+
+
+def _meta(n: int) -> dict[str, list[object]]:
+    """Metadata cells as callers give them: ints, None, numeric and boolean strings, bools."""
+    rng = np.random.default_rng(1)
+    return {
+        "reposts": [int(v) for v in rng.integers(0, 50_000, n)],
+        "comments": [None if i % 3 == 0 else i for i in range(n)],
+        "likes": [0] * n,
+        "followers": [str(i * 37) if i % 4 else "" for i in range(n)],
+        "verified": [["true", False, True, None][i % 4] for i in range(n)],
+    }
+
+
+def _assert_same(models: dict, texts: list[str]) -> None:
+    meta = _meta(len(texts))
+    for task, model in models.items():
+        scorer = compile_model(model)
+        assert scorer is not None, task
+        if task == "rumour":
+            ref = model.predict_proba(pd.DataFrame({"tokens": texts, **meta}))
+            got = scorer(texts, meta)
+        else:
+            ref = model.predict_proba(texts)
+            got = scorer(texts, {})
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+        # Same operations in the same order: equal to the last bit.
+        assert np.array_equal(got, ref), task
+
+
+def test_tiny_models_score_the_same(tiny_model_dir, fixtures_dir):
+    _assert_same(Tagger.load(tiny_model_dir).models, _texts(fixtures_dir))
+
+
+def test_shipped_models_score_the_same(fixtures_dir):
+    _assert_same(Tagger.load_default().models, _texts(fixtures_dir))
+
+
+def test_same_inside_a_shared_batch(fixtures_dir):
+    """Inside the tagger the n-gram count is shared; the result must not change."""
+    tagger = Tagger.load_default()
+    texts = _texts(fixtures_dir)
+    ref = tagger.models["urgency"].predict_proba(texts)
+    with shared_batch(texts, tagger._useful):
+        got = compile_model(tagger.models["urgency"])(texts, {})  # type: ignore[misc]
+    assert np.array_equal(got, ref)
+
+
+def _tag_both(tagger: Tagger, rows: list[dict]) -> tuple[list[Tagging], list[Tagging]]:
+    fast = tagger.tag_rows(rows)
+    saved = tagger._compiled
+    tagger._compiled = dict.fromkeys(saved)  # every model through its own predict_proba
+    try:
+        slow = tagger.tag_rows(rows)
+    finally:
+        tagger._compiled = saved
+    return fast, slow
+
+
+@pytest.mark.parametrize("shipped", [True, False])
+def test_tagger_outputs_equal_pipeline_path(shipped, tiny_model_dir, fixtures_dir):
+    tagger = Tagger.load_default() if shipped else Tagger.load(tiny_model_dir)
+    assert all(c is not None for c in tagger._compiled.values())
+    meta = _meta(len(LETTERS) * 3)
+    rows = [
+        {
+            "title": a,
+            "body": b,
+            "rumour": k % 3 != 0,
+            "has_reply": k % 5 == 0,
+            **{key: meta[key][k] for key in RUMOUR_META},
+        }
+        for k, (a, b) in enumerate(LETTERS * 3)
+    ]
+    fast, slow = _tag_both(tagger, rows)
+    assert fast == slow
+    assert any(t.rumour_score is not None for t in fast)
+
+
+def _fit_texts(fixtures_dir) -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    with open(fixtures_dir / "topic_small.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            texts.append(_prepared(row))
+            labels.append(row["一级标签"])
+    return texts, labels
+
+
+def test_other_shapes_fall_back(fixtures_dir):
+    """Models the compiler does not know give None, and the tagger uses predict_proba."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts, labels = _fit_texts(fixtures_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vocab = Pipeline([("v", TfidfVectorizer(analyzer="char")), ("clf", LogisticRegression())])
+        isotonic = Pipeline(
+            [
+                ("features", text_features(min_df=1, max_df=1.0)),
+                ("clf", CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=2)),
+            ]
+        )
+        for model in (vocab, isotonic):
+            model.fit(texts, labels)
+            assert compile_model(model) is None
+    tagger = Tagger.load_default()
+    tagger.models["topic"] = vocab
+    tagger._compiled["topic"] = compile_model(vocab)
+    out = tagger.tag_rows([{"title": "公交", "body": "公交车太挤了"}])
+    assert out[0].topic in set(labels) | {None}
+    assert out[0].topic_score is not None
+
+
+def test_sigmoid_calibration_of_logistic_regression_is_compiled(fixtures_dir):
+    texts, labels = _fit_texts(fixtures_dir)
+    model = Pipeline(
+        [
+            ("features", text_features(min_df=1, max_df=1.0)),
+            (
+                "clf",
+                CalibratedClassifierCV(LogisticRegression(), method="sigmoid", cv=2, ensemble=True),
+            ),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(texts, labels)
+    scorer = compile_model(model)
+    assert scorer is not None
+    assert np.array_equal(scorer(texts, {}), model.predict_proba(texts))
