@@ -10,9 +10,11 @@ import contextlib
 import functools
 import hashlib
 import json
+import multiprocessing
 import operator
 import sqlite3
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -102,17 +104,19 @@ def _workday(value: datetime) -> int:
     return wd
 
 
-def _message_to_row(msg: Message) -> tuple[Any, ...]:
-    """The row to write: columns, index-only derived values, content digest.
+def _bare_row(msg: Message, now: datetime | None = None, now_epoch: int = 0) -> list[Any]:
+    """The row to write as a list, its digest cell still None (see `_finish_rows`).
 
     One attrgetter call and per-kind fix-ups by position: this runs once
-    per imported message, so it is written for speed.
+    per imported message, so it is written for speed.  A time cell that
+    *is* `now` (the import stamp every new message gets) takes `now_epoch`
+    without a zone lookup.
     """
     out = list(_GET_COLUMNS(msg))
     for i in _TIME_IDX:
         value = out[i]
         if value is not None:
-            out[i] = int(value.timestamp())
+            out[i] = now_epoch if value is now else int(value.timestamp())
     for i in _LIST_IDX:
         value = out[i]
         out[i] = json.dumps(value, ensure_ascii=False) if value else None
@@ -129,11 +133,86 @@ def _message_to_row(msg: Message) -> tuple[Any, ...]:
                 out[i] = stored
             elif hasattr(value, "value"):
                 out[i] = value.value
-    out.append(_row_digest(out))
     posted, replied = msg.posted_at, msg.replied_at
+    out.append(None)  # content_hash
     out.append(_workday(posted) if posted else None)
     out.append(_workday(replied) if replied else None)
+    return out
+
+
+def _message_to_row(msg: Message) -> tuple[Any, ...]:
+    """The row to write: columns, content digest, index-only derived values."""
+    out = _bare_row(msg)
+    out[_HASH_IDX] = _row_digest(out)
     return tuple(out)
+
+
+_TEXT_IDX = operator.itemgetter(*(_COLUMNS.index(c) for c in ("title", "body", "reply_body")))
+
+
+def _index_rows(rows: list[list[Any]]) -> tuple[list[str], list[str]]:
+    """FTS tokens and content digests of bare rows: the part of a row worth a worker.
+
+    Runs in the index worker processes (or inline with one worker).  The
+    rows travel as lists of plain values, which pickle about as cheaply as
+    the three texts alone; hashing them here takes the digest (~4 us a
+    message, repr of the texts included) off the writing thread.
+    """
+    index_text = tokenize.index_text
+    texts = _TEXT_IDX
+    return [index_text(*texts(r)) for r in rows], [_row_digest(r) for r in rows]
+
+
+#: The index worker pool, by its size (one at a time: a new size replaces it).
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_PARALLEL_MIN = 1000  # below this, the process hand-off costs more than it saves
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The forked pool of `workers` processes (jieba-rs holds the GIL: threads won't do)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        for old in _POOLS.values():
+            old.shutdown(wait=False, cancel_futures=True)
+        _POOLS.clear()
+        ctx = multiprocessing.get_context("fork")
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=ctx)
+    return pool
+
+
+def index_rows_async(
+    rows: list[list[Any]], workers: int
+) -> Callable[[], tuple[list[str], list[str]]]:
+    """Start `_index_rows` over `rows`; return a function that waits for (tokens, digests).
+
+    With ``workers > 1`` and a large batch the rows are split over the
+    worker pool while the caller prepares the next batch or writes this
+    one; otherwise the work is done inline.
+    """
+    if workers <= 1 or len(rows) < _PARALLEL_MIN:
+        done = _index_rows(rows)
+        return lambda: done
+    step = -(-len(rows) // workers)
+    parts = _worker_pool(workers).map(
+        _index_rows, [rows[i : i + step] for i in range(0, len(rows), step)]
+    )
+
+    def wait() -> tuple[list[str], list[str]]:
+        tokens: list[str] = []
+        digests: list[str] = []
+        for part_tokens, part_digests in parts:
+            tokens += part_tokens
+            digests += part_digests
+        return tokens, digests
+
+    return wait
+
+
+def _finish_rows(rows: list[list[Any]], digests: list[str]) -> list[list[Any]]:
+    """Put each digest into its bare row (in place); returns `rows`."""
+    for row, digest in zip(rows, digests, strict=True):
+        row[_HASH_IDX] = digest
+    return rows
 
 
 def fts_query(query: str) -> str | None:

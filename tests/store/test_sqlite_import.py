@@ -199,3 +199,53 @@ def test_cycle_collection_pauses_only_inside_the_store(tmp_path):
         assert store.count() == 40
     finally:
         store.close()
+
+
+def _stored(store: SQLiteStore) -> tuple[list[tuple[object, ...]], list[tuple[str, str]]]:
+    """Every stored row (less updated_at, the import's clock) and every message's FTS tokens."""
+    conn = store._conn()
+    rows = conn.execute("SELECT * FROM messages ORDER BY id").fetchall()
+    names = [d[0] for d in conn.execute("SELECT * FROM messages LIMIT 0").description]
+    keep = [i for i, n in enumerate(names) if n != "updated_at"]
+    fts = conn.execute(
+        "SELECT m.id, f.tokens FROM messages m JOIN messages_fts f ON f.rowid = m.rowid "
+        "ORDER BY m.id"
+    ).fetchall()
+    return [tuple(r[i] for i in keep) for r in rows], fts
+
+
+@pytest.mark.parametrize("repeats", [False, True])
+def test_index_workers_store_what_one_process_stores(tmp_path, repeats):
+    """With index workers the digests and tokens are made in other processes: the rows,
+    digests, tokens and counts must be exactly those of an import in one process.
+
+    With `repeats` the second batch holds 500 messages the first batch wrote in the
+    same transaction (unknown when it was prepared), so the rows made by the workers
+    meet the update path.
+    """
+    from store.sqlite_rows import _HASH_IDX, _message_to_row
+
+    stream = letters(1000) + (letters(1000, start=500) if repeats else letters(1000, start=1000))
+    results = []
+    for workers in (1, 2):
+        store = SQLiteStore(tmp_path / f"w{workers}.db", batch_size=1000, index_workers=workers)
+        try:
+            stats = store.upsert_many(letters(1000) + stream[1000:])
+            expected_new = 1500 if repeats else 2000
+            assert (stats.inserted, stats.updated, stats.unchanged) == (
+                expected_new, 0, 2000 - expected_new,
+            )  # fmt: skip
+            assert store.check_summaries() == []
+            again = store.upsert_many(letters(1000) + stream[1000:])
+            assert (again.inserted, again.updated) == (0, 0)
+            rows, fts = _stored(store)
+            hashes = store._conn().execute("SELECT id, content_hash FROM messages").fetchall()
+            assert len(hashes) == expected_new
+            for msg_id, hash_ in hashes:
+                assert _message_to_row(store.get(msg_id))[_HASH_IDX] == hash_
+            assert store.search("供暖", per_page=5).total == expected_new
+            results.append((rows, fts))
+        finally:
+            store.close()
+    assert results[0] == results[1]
+    assert len(results[0][1]) == len(results[0][0])
