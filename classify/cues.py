@@ -510,47 +510,78 @@ def _any_cue(cues: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(c) for c in sorted(cues, key=len, reverse=True)))
 
 
+#: The hits of a text without any cue: every lexicon empty.
+_NO_HITS: dict[int, tuple[str, ...]] = {}
+
+
+@lru_cache(maxsize=16384)
+def _hits_by_lexicon(flat: str) -> dict[int, tuple[str, ...]]:
+    """id(lexicon) -> :func:`hits` of that lexicon, for every lexicon of this module at once.
+
+    Why: a tagged message asks for the hits or counts of the same text six to
+    ten times (urgency features, reasons, rumour features and reasons).  The
+    one Aho-Corasick pass and the negation check were already shared; this
+    also does the per-lexicon split once, so each later question is one
+    cached dictionary look-up.  Texts without any cue (most) share one empty
+    answer (``hits`` returns ``()`` for a lexicon it does not hold).
+    """
+    found = _found(flat)
+    if not found:
+        return _NO_HITS
+    auto = _automaton()
+    stated = found if auto.negatable_cues.isdisjoint(found) else _found_asserted(flat)
+    out: dict[int, tuple[str, ...]] = {}
+    for lex in auto.lexicons:
+        order = auto.order[id(lex)]
+        mine = [c for c in (stated if id(lex) in auto.negatable else found) if c in order]
+        if len(mine) > 1:
+            mine.sort(key=order.get)  # type: ignore[arg-type]
+        out[id(lex)] = tuple(mine)
+    return out
+
+
 def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
     """All cues of a lexicon found in a flattened text, in lexicon order.
 
     For the lexicons of this module one Aho-Corasick pass per text (cached)
     finds the cues of all of them at once, about 6x cheaper than a regex
-    search per lexicon; the few cues found are then put in lexicon order.
+    search per lexicon; the few cues found are then put in lexicon order
+    (once per text for all lexicons, :func:`_hits_by_lexicon`).
     Cues of the urgency lexicons (:data:`NEGATABLE`) that occur only negated
     or as a hypothetical (:func:`asserted`) are left out.  Any other tuple of
     cues is tested directly.
     """
-    auto = _automaton()
-    order = auto.order.get(id(cues))
-    if order is not None:
-        found = _found_asserted(flat) if id(cues) in auto.negatable else _found(flat)
-        if not found:
-            return ()
-        get = order.get
-        mine = [c for c in found if c in order]
-        if len(mine) > 1:
-            mine.sort(key=get)  # type: ignore[arg-type]
-        return tuple(mine)
+    if id(cues) in _automaton().order:
+        return _hits_by_lexicon(flat).get(id(cues), ())
     pattern = _any_cue(cues)
     if pattern is not None and pattern.search(flat) is None:
         return ()
     return tuple([c for c in cues if c in flat])
 
 
+def head_hits(flat: str, cues: tuple[str, ...], chars: int) -> tuple[str, ...]:
+    """``hits(flat[:chars], cues)``: the cues of a lexicon in the head of a text.
+
+    A cue in the head also occurs in the whole text, so when the whole
+    text's automaton pass (already done and cached for the other look-ups)
+    found none of the lexicon's cues, the head has none either and needs no
+    second pass: most letters have no critical cue at all.
+    """
+    auto = _automaton()
+    lexicon = auto.sets.get(id(cues))
+    if lexicon is not None and lexicon.isdisjoint(_found(flat)):
+        return ()
+    return hits(flat[:chars], cues)
+
+
 def counts(flat: str, lexicons: tuple[tuple[str, ...], ...]) -> list[int]:
     """Number of distinct cues of each lexicon in a flattened text (``len(hits(...))`` each)."""
     auto = _automaton()
     if all(id(lex) in auto.sets for lex in lexicons):
-        found = _found(flat)
-        if not found:
+        by_lexicon = _hits_by_lexicon(flat)
+        if not by_lexicon:
             return [0] * len(lexicons)
-        stated = (
-            _found_asserted(flat) if any(id(lex) in auto.negatable for lex in lexicons) else found
-        )
-        sets, negatable = auto.sets, auto.negatable
-        return [
-            len((stated if id(lex) in negatable else found) & sets[id(lex)]) for lex in lexicons
-        ]
+        return [len(by_lexicon[id(lex)]) for lex in lexicons]
     return [len(hits(flat, lex)) for lex in lexicons]
 
 
@@ -559,6 +590,7 @@ def clear_caches() -> None:
     flatten.cache_clear()
     _found.cache_clear()
     _found_asserted.cache_clear()
+    _hits_by_lexicon.cache_clear()
 
 
 def find(text: str, cues: Iterable[str], limit: int = 5) -> list[str]:

@@ -54,7 +54,7 @@ def decide_urgency(
     best = scores.index(max(scores))
     level = str(classes[best])
     flat = cues.flatten(text)
-    head_hits = cues.hits(flat[: cues.HEAD_CHARS], cues.CRITICAL_HEAD_CUES)[:3]
+    head_hits = cues.head_hits(flat, cues.CRITICAL_HEAD_CUES, cues.HEAD_CHARS)[:3]
     reasons: list[str] = []
     if best != raw:
         reasons.append(f"加权: {level}×{weights[best]:g} 超过 {classes[raw]} p={probs[raw]:.2f}")
