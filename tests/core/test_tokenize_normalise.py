@@ -1,0 +1,88 @@
+"""``normalise`` gives exactly what its plain form (every regex pass, no gates) gives."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from govpulse import tokenize as T
+
+
+def reference(text: str) -> str:
+    """The normalisation as specified, every step run unconditionally."""
+    if not text:
+        return ""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    text = unicodedata.normalize("NFKC", text)
+    trad, table = T._t2s()
+    if trad is not None:
+        text = text.translate(table)
+    text = T._URL_RE.sub(" ", text)
+    text = T._MENTION_RE.sub(" ", text)
+    text = T._WEIBO_EMOTICON_RE.sub(" ", text)
+    text = T._EMOJI_RE.sub(" ", text)
+    return " ".join(text.split())
+
+
+TRICKY = [
+    "",
+    " ",
+    "纯中文没有任何标点",
+    "ＡＢＣ１２３，全角！？",
+    "我们小区😀停水了🔥🔥",
+    "天气☀不错☂️，心情❤",  # U+2600-27BF and the variation selector
+    "👨\u200d👩\u200d👧 一家人",
+    "零宽\u200d连接符单独出现",
+    "变体\ufe0f选择符",
+    "“引号”和‘单引号’……——破折号",  # E2 80 .. lead bytes, not emoji
+    "↑→★☆■□",  # E2 86/E2 98 mixed
+    "学校食堂吃飯後腹瀉，衛生部門",
+    "访问 https://example.com/a?b=1 或 www.gov.cn 看看",
+    "@张三 @李四-五 你们好 [哈哈][微笑]",
+    "broken \ud800 surrogate",
+    "e\u0301 combining é ﬁ ligature ㎡ ① ％",
+    "𠀀𪚥 CJK extension B",
+    "\u3000全角空格\xa0不换行空格\t制表\n换行",
+    "𝐀𝐁 mathematical bold",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_tricky_strings(text):
+    assert T.normalise(text) == reference(text)
+
+
+def test_every_emoji_class_character():
+    for code in [*range(0x1F000, 0x1FB00), *range(0x2600, 0x27C0), 0xFE0F, 0x200D]:
+        for text in (f"前{chr(code)}后", f"“引号”{chr(code)}", chr(code)):
+            assert T.normalise(text) == reference(text), hex(code)
+
+
+def test_characters_around_the_emoji_ranges_are_kept():
+    for code in [0x25FF, 0x27C0, 0x200C, 0x200E, 0xFE0E, 0x1EFFF, 0x1FB00, 0x20000]:
+        text = f"前{chr(code)}后"
+        assert T.normalise(text) == reference(text), hex(code)
+
+
+SHARED = Path(
+    os.environ.get("GOVPULSE_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
+)
+
+
+def test_real_letters():
+    import pandas as pd
+
+    path = SHARED / "mailbox" / "tipdm2020c_letters_with_replies.csv"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path}")
+    frame = pd.read_csv(path, dtype=str, nrows=3000).fillna("")
+    texts = [f"{a}\n{b}" for a, b in zip(frame["留言主题"], frame["留言详情"], strict=True)]
+    assert len(texts) >= 1000
+    for text in texts:
+        assert T.normalise(text) == reference(text)
