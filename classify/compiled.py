@@ -178,7 +178,9 @@ def _on_matrix(clf: Any) -> Callable[[Any], np.ndarray]:
 def _linear(clf: Any) -> Callable[[Any], np.ndarray]:
     """``LinearClassifierMixin.decision_function`` on a CSR matrix (the shipped inputs)."""
     _require(hasattr(clf, "coef_") and clf.coef_.ndim == 2)
-    coef_t = clf.coef_.T
+    # C-ordered once: scipy copies a transposed view into a contiguous array on
+    # every product (5.6 MB for the topic SVM, per batch); same values, same sums.
+    coef_t = np.ascontiguousarray(clf.coef_.T)
     intercept = clf.intercept_
 
     def decision(X: Any) -> np.ndarray:

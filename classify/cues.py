@@ -475,6 +475,14 @@ class _Automaton:
         self.negatable = frozenset(id(lex) for lex in NEGATABLE)
         self.negatable_cues = frozenset(c for lex in NEGATABLE for c in lex)
         self.lexicons = LEXICONS  # keeps the ids above valid
+        # cue -> (id(lexicon), its rank there, negatable?) for every lexicon holding it.
+        self.member: dict[str, list[tuple[int, int, bool]]] = {}
+        for lex in LEXICONS:
+            for cue, rank in self.order[id(lex)].items():
+                entry = (id(lex), rank, id(lex) in self.negatable)
+                self.member.setdefault(cue, []).append(entry)
+        # id(tuple of lexicons) -> (the tuple, whether all are lexicons of this module).
+        self.known_groups: dict[int, tuple[tuple[tuple[str, ...], ...], bool]] = {}
 
     def found(self, flat: str) -> frozenset[str]:
         """Every cue (of any lexicon) occurring in flat, overlaps included."""
@@ -530,13 +538,16 @@ def _hits_by_lexicon(flat: str) -> dict[int, tuple[str, ...]]:
         return _NO_HITS
     auto = _automaton()
     stated = found if auto.negatable_cues.isdisjoint(found) else _found_asserted(flat)
-    out: dict[int, tuple[str, ...]] = {}
-    for lex in auto.lexicons:
-        order = auto.order[id(lex)]
-        mine = [c for c in (stated if id(lex) in auto.negatable else found) if c in order]
-        if len(mine) > 1:
-            mine.sort(key=order.get)  # type: ignore[arg-type]
-        out[id(lex)] = tuple(mine)
+    ranked: dict[int, list[tuple[int, str]]] = {}
+    for cue in found:  # a few cues: walk their lexicons, not every lexicon's cues
+        for lexicon, rank, negatable in auto.member[cue]:
+            if not negatable or cue in stated:
+                ranked.setdefault(lexicon, []).append((rank, cue))
+    out = dict.fromkeys(auto.order, ())
+    for lexicon, items in ranked.items():
+        if len(items) > 1:
+            items.sort()
+        out[lexicon] = tuple([cue for _, cue in items])
     return out
 
 
@@ -577,7 +588,13 @@ def head_hits(flat: str, cues: tuple[str, ...], chars: int) -> tuple[str, ...]:
 def counts(flat: str, lexicons: tuple[tuple[str, ...], ...]) -> list[int]:
     """Number of distinct cues of each lexicon in a flattened text (``len(hits(...))`` each)."""
     auto = _automaton()
-    if all(id(lex) in auto.sets for lex in lexicons):
+    known = auto.known_groups.get(id(lexicons))
+    if known is None or known[0] is not lexicons:
+        known = auto.known_groups[id(lexicons)] = (
+            lexicons,
+            all(id(lex) in auto.sets for lex in lexicons),
+        )
+    if known[1]:
         by_lexicon = _hits_by_lexicon(flat)
         if not by_lexicon:
             return [0] * len(lexicons)
