@@ -50,12 +50,12 @@ from store.sqlite_rows import (
     _SELECT,
     _UPDATED_IDX,
     _WRITE_COLUMNS,
+    RowIndexer,
     _bare_row,
     _finish_rows,
     _message_to_row,
     _row_to_message,
     fts_query,
-    index_rows_async,
 )
 from store.sqlite_schema import LATEST_VERSION, MIGRATIONS, POPULATE
 from store.sqlite_search import SearchQueries
@@ -398,16 +398,22 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         epoch = int(time.time())
         now = from_epoch(epoch)
         rows: dict[str, list[Any]] = {}
+        # Tokens and digests are made in the index workers, which need the texts
+        # anyway: the digest's repr of those texts was 7 % of this thread's time.
+        indexer = RowIndexer(self.index_workers, len(unique) - len(stored))
+        piece: list[list[Any]] = []
         for msg_id, msg in unique.items():
             if msg_id in stored:
                 continue
             if msg.updated_at is None:
                 msg.updated_at = now
-            rows[msg_id] = _bare_row(msg, now, epoch)
-        # Tokens and digests are made in the index workers, which need the texts
-        # anyway: the digest's repr of those texts was 7 % of this thread's time.
-        indexed = index_rows_async(list(rows.values()), self.index_workers)
-        return _Prepared(stats, unique, rows, indexed)
+            row = rows[msg_id] = _bare_row(msg, now, epoch)
+            piece.append(row)
+            if len(piece) == indexer.piece:
+                indexer.add(piece)
+                piece = []
+        indexer.add(piece)
+        return _Prepared(stats, unique, rows, indexer.wait)
 
     def _stored_ids(self, ids: list[str]) -> set[str]:
         out: set[str] = set()

@@ -14,7 +14,7 @@ import multiprocessing
 import operator
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -180,32 +180,43 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-def index_rows_async(
-    rows: list[list[Any]], workers: int
-) -> Callable[[], tuple[list[str], list[str]]]:
-    """Start `_index_rows` over `rows`; return a function that waits for (tokens, digests).
+class RowIndexer:
+    """Tokens and digests of one batch's bare rows, made by `_index_rows` as rows come.
 
-    With ``workers > 1`` and a large batch the rows are split over the
-    worker pool while the caller prepares the next batch or writes this
-    one; otherwise the work is done inline.
+    With ``workers > 1`` and at least `_PARALLEL_MIN` rows expected, every
+    `piece` rows go to the worker pool as soon as they are built, so the
+    workers cut while the caller builds the rest (and then writes the
+    previous batch); only the last piece is still being cut when the batch
+    is written right after it is prepared (a transaction's last batch).
+    Otherwise the rows are indexed inline when waited for.
     """
-    if workers <= 1 or len(rows) < _PARALLEL_MIN:
-        done = _index_rows(rows)
-        return lambda: done
-    step = -(-len(rows) // workers)
-    parts = _worker_pool(workers).map(
-        _index_rows, [rows[i : i + step] for i in range(0, len(rows), step)]
-    )
 
-    def wait() -> tuple[list[str], list[str]]:
+    def __init__(self, workers: int, expected: int) -> None:
+        self.parallel = workers > 1 and expected >= _PARALLEL_MIN
+        #: Rows per hand-off: two per worker and batch.
+        self.piece = max(1, -(-expected // (2 * workers))) if self.parallel else expected + 1
+        self._pool = _worker_pool(workers) if self.parallel else None
+        self._parts: list[Future[tuple[list[str], list[str]]]] = []
+        self._inline: list[list[Any]] = []
+
+    def add(self, rows: list[list[Any]]) -> None:
+        """Hand over `rows` (not to be changed until `wait` returns)."""
+        if self._pool is None:
+            self._inline += rows
+        elif rows:
+            self._parts.append(self._pool.submit(_index_rows, rows))
+
+    def wait(self) -> tuple[list[str], list[str]]:
+        """Tokens and digests of every row added, in order."""
+        if self._pool is None:
+            return _index_rows(self._inline)
         tokens: list[str] = []
         digests: list[str] = []
-        for part_tokens, part_digests in parts:
+        for part in self._parts:
+            part_tokens, part_digests = part.result()
             tokens += part_tokens
             digests += part_digests
         return tokens, digests
-
-    return wait
 
 
 def _finish_rows(rows: list[list[Any]], digests: list[str]) -> list[list[Any]]:
