@@ -452,7 +452,9 @@ def flatten(text: str) -> str:
     (cue features of two models, urgency rules, rumour reasons).
     """
     flat = text.replace(" ", "")  # prepared text: tokens joined by single spaces
-    if _SPACE_RE.search(flat):
+    # Every whitespace character but " " is unprintable, so a printable text
+    # (almost every prepared one) needs no regex scan (~1.5 us a letter).
+    if not flat.isprintable() and _SPACE_RE.search(flat):
         flat = "".join(flat.split())  # same whitespace as regex \s (str.isspace)
     return flat
 

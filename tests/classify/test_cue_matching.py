@@ -64,3 +64,13 @@ def test_other_cue_tuples_are_scanned_directly():
     assert cues.hits(flat, ("停电", "停水", "断网")) == ("停电", "停水")
     assert cues.head_hits(flat, ("停电",), 4) == ()
     assert cues.counts(flat, (("停电", "停水"), ("断网",))) == [2, 0]
+
+
+def test_flatten_drops_every_whitespace_character():
+    """The printable-text shortcut: no whitespace character but " " is printable."""
+    spaces = [chr(c) for c in range(0x3100) if chr(c).isspace()]
+    assert len(spaces) > 20
+    cues.clear_caches()
+    for ch in spaces:
+        assert cues.flatten(f"火 灾{ch}发生") == "火灾发生", hex(ord(ch))
+    assert cues.flatten("燃气 泄漏，请 处理") == "燃气泄漏，请处理"
