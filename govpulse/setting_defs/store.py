@@ -25,7 +25,9 @@ SETTINGS = [
     Setting(
         "store.batch_size",
         2000,
-        "Messages written per transaction / bulk request.",
+        "Embedded store: messages prepared per step (validated, made into rows, handed to "
+        "the index workers); a write transaction holds up to 10,000 (several steps). "
+        "Elasticsearch: messages per bulk request.",
         type="int",
     ),
     # -- Elasticsearch / OpenSearch (docs/elasticsearch.md) ---------------
