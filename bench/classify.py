@@ -12,7 +12,9 @@ GOVPULSE_SHARED_DATA) and times, in the same process and run:
   case), which includes the preparation (``classify.text.prepare_chars``:
   normalisation only, the shipped models read character n-grams and need
   no jieba cut), the shared hashed n-gram counts (``classify.hashing``, one
-  per batch for all three models) and the three models;
+  per batch for all three models) and the three models (scored by
+  ``classify.compiled``, which gives their ``predict_proba`` without
+  scikit-learn's wrappers);
 * preparation alone: ``prepare_chars`` (what the shipped models read) and,
   for reference, ``prepare`` (normalisation + rjieba cut + stop words, what
   word models read);
