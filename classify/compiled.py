@@ -36,9 +36,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from scipy.special import expit
-from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, StackingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -50,6 +51,11 @@ from sklearn.utils.extmath import softmax
 from classify.features import LogCountScaler
 from classify.forward import ForwardCalibratedClassifier, _logit
 from classify.hashing import HashedNgrams, HashedTfidf
+
+try:  # private: another scikit-learn may lack it, and then nothing calibrated is compiled
+    from sklearn.calibration import _SigmoidCalibration
+except ImportError:  # pragma: no cover - depends on the installed scikit-learn
+    _SigmoidCalibration = None
 
 __all__ = ["Scorer", "compile_model"]
 
@@ -76,11 +82,16 @@ def compile_model(model: Any) -> Scorer | None:
     """
     try:
         proba = _classifier(model, text_input=True)
-    except _Unsupported:
+    except (_Unsupported, AttributeError, TypeError):  # also internals of another version
         return None
 
     def score(texts: Sequence[str], meta: Mapping[str, Sequence[Any]] | None = None) -> np.ndarray:
-        return proba((texts, meta or {}))
+        try:
+            return proba((texts, meta or {}))
+        except _Unsupported:  # an input it was not built for (checked before any result)
+            if meta:
+                return model.predict_proba(pd.DataFrame({TEXT_COLUMN: texts, **meta}))
+            return model.predict_proba(list(texts))
 
     return score
 
@@ -199,7 +210,8 @@ def _calibrated(model: CalibratedClassifierCV) -> Callable[[Any], np.ndarray]:
     _require(hasattr(model, "calibrated_classifiers_"))
     members = []
     for cal in model.calibrated_classifiers_:
-        _require(cal.method == "sigmoid" and type(cal.estimator) in (LinearSVC, LogisticRegression))
+        _require(_SigmoidCalibration is not None and cal.method == "sigmoid")
+        _require(type(cal.estimator) in (LinearSVC, LogisticRegression))
         _require(all(type(c) is _SigmoidCalibration for c in cal.calibrators))
         classes = np.asarray(cal.classes)
         positions = LabelEncoder().fit(classes).transform(cal.estimator.classes_)

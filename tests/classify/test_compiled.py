@@ -174,3 +174,18 @@ def test_sigmoid_calibration_of_logistic_regression_is_compiled(fixtures_dir):
     scorer = compile_model(model)
     assert scorer is not None
     assert np.array_equal(scorer(texts, {}), model.predict_proba(texts))
+
+
+def test_input_it_was_not_built_for_falls_back_at_call_time(fixtures_dir):
+    """A compiled linear step given a dense matrix hands the call to the model itself."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    from classify.features import to_float
+
+    texts, labels = _fit_texts(fixtures_dir)
+    texts = [str(len(t) % 7) for t in texts]  # numeric strings: to_float reads them
+    model = Pipeline([("f", FunctionTransformer(to_float)), ("clf", LogisticRegression())])
+    model.fit(texts, labels)
+    scorer = compile_model(model)
+    assert scorer is not None
+    assert np.array_equal(scorer(texts, {}), model.predict_proba(texts))
