@@ -42,6 +42,19 @@ class DiscuzPage(Page):
         return self.time(_POSTED_RE.sub("", raw).strip())
 
 
+def _element_id(sel: Selector) -> str:
+    """The element's ``id`` attribute, or "".
+
+    Read from the lxml element itself, not parsel's ``attrib`` dict: that
+    dict reads every attribute name, and a damaged page (NUL or control
+    bytes inside a tag) leaves names lxml refuses, so one broken tag would
+    make the whole page fail.
+    """
+    root = sel.root
+    value = root.get("id") if hasattr(root, "get") else None
+    return value if isinstance(value, str) else ""
+
+
 @dataclass(slots=True)
 class ThreadList:
     """One board page: thread stubs and the next page URL."""
@@ -64,7 +77,7 @@ class ForumListPage(DiscuzPage):
             raise ParseError(f"{self.url}: no thread list table (layout changed?)")
         threads = []
         for row in sel.css("tbody[id^=normalthread_], tbody[id^=stickthread_]"):
-            m = _TID_RE.search(row.attrib.get("id", ""))
+            m = _TID_RE.search(_element_id(row))
             if not m:
                 continue
             tid = m.group(1)
@@ -90,7 +103,7 @@ class ForumListPage(DiscuzPage):
                         "views": to_int(num.css("em::text").get()) if num else 0,
                         "category": clean_whitespace(" ".join(row.css("th em a::text").getall()))
                         or None,
-                        "sticky": row.attrib.get("id", "").startswith("stickthread_"),
+                        "sticky": _element_id(row).startswith("stickthread_"),
                     },
                 }
             )
@@ -133,7 +146,7 @@ class ThreadPage(DiscuzPage):
         subject = clean_whitespace(" ".join(sel.css("#thread_subject::text").getall()))
         posts = []
         for node in sel.css("div[id^=post_]"):
-            m = _PID_RE.match(node.attrib.get("id", ""))
+            m = _PID_RE.match(_element_id(node))
             if not m:
                 continue
             pid = m.group(1)

@@ -181,6 +181,22 @@ def test_block_pages_and_damage():
         ThreadPage(PageInput("http://h/x", b"<html><body>nothing</body></html>"), NOW).parse()
 
 
+def test_discuz_pages_with_control_bytes_inside_a_tag():
+    """NUL/control bytes inside a tag (a damaged download) cost that tag, not the page."""
+    raw = (FIX / "discuz_thread.html").read_bytes()
+    damaged = raw.replace(b'<div id="post_501">', b'<div id\x00\x00\x01\n<div id="post_501">', 1)
+    assert damaged != raw
+    th = ThreadPage(PageInput("http://h/forum.php?mod=viewthread&tid=9002", damaged), NOW).parse()
+    assert th.tid == "9002" and [p.pid for p in th.posts] == ["501", "502", "503"]
+    raw_list = (FIX / "discuz_list.html").read_bytes()
+    damaged_list = raw_list.replace(b"<tbody id=", b"<tbody x\x00\x02 id=", 1)
+    assert damaged_list != raw_list
+    lst = ForumListPage(
+        PageInput("http://h/forum.php?mod=forumdisplay&fid=41", damaged_list), NOW
+    ).parse()
+    assert [t["source_id"] for t in lst.threads] == ["9001", "9002"]
+
+
 @pytest.mark.shared
 def test_real_saved_pages(shared_data):
     """The page objects read the real saved bodies in ../shared/data/pages."""
