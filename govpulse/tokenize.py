@@ -12,12 +12,9 @@ ASCII punctuation inside URLs, which normalisation removes first).
 
 from __future__ import annotations
 
-import multiprocessing
 import re
 import threading
 import unicodedata
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from importlib import resources
 
@@ -234,41 +231,3 @@ def cut_query(query: str) -> list[str]:
 def index_text(*parts: str | None) -> str:
     """Space-joined, lower-cased index tokens of several text fields (what FTS stores)."""
     return " ".join(filter(None, map(_index_string, parts)))
-
-
-# -- parallel cutting for bulk loads ------------------------------------------
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
-_PARALLEL_MIN = 1000  # below this, process hand-off costs more than it saves
-
-
-def _index_chunk(parts: list[tuple[str | None, ...]]) -> list[str]:
-    return [index_text(*p) for p in parts]
-
-
-def index_texts_async(parts: list[tuple[str | None, ...]], workers: int) -> Callable[[], list[str]]:
-    """Start cutting many documents; return a function that waits for the result.
-
-    With ``workers > 1`` and a large batch the work goes to a process pool
-    (jieba-rs holds the GIL, so threads would not help), letting the caller
-    prepare rows meanwhile.  Otherwise it cuts inline.
-    """
-    global _pool, _pool_size
-    if workers <= 1 or len(parts) < _PARALLEL_MIN:
-        result = _index_chunk(parts)
-        return lambda: result
-    if _pool is None or _pool_size != workers:
-        if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
-        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        _pool_size = workers
-    size = -(-len(parts) // workers)
-    futures = [_pool.submit(_index_chunk, parts[i : i + size]) for i in range(0, len(parts), size)]
-
-    def wait() -> list[str]:
-        out: list[str] = []
-        for future in futures:
-            out.extend(future.result())
-        return out
-
-    return wait
