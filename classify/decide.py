@@ -122,6 +122,7 @@ def adjust_rumour(
     verified: bool,
     refutation_factor: float,
     reply_factor: float,
+    reply_text: str | None = None,
 ) -> tuple[float, list[str]]:
     """Apply the short-text guard, the refutation / official-reply discounts; build the reasons.
 
@@ -130,6 +131,13 @@ def adjust_rumour(
     :data:`SHORT_TEXT_CHARS` word characters) is capped at
     :data:`SHORT_TEXT_SCORE` with a reason saying why: its score would
     otherwise come from a handful of n-grams.
+
+    The refutation discount is for an *official* refutation: a refutation
+    phrase (辟谣, 不实, 经核实 …) in the official reply (``reply_text``) or in
+    a post by a verified account.  An ordinary user's post that merely
+    contains such a word is not discounted (only noted): in the CED Weibo
+    data 27 of the 32 posts with one of these words are rumours themselves
+    ("这不是谣言，速转！").
     """
     reasons = [f"model: p={score:.2f}"]
     chars = short_text(text)
@@ -143,10 +151,16 @@ def adjust_rumour(
         reasons.append("传谣用语: " + "、".join(found))
     if verified:
         reasons.append("认证账号")
-    refuted = cues.find(text, cues.REFUTATION_CUES, 2)
-    if refuted:
+    in_post = cues.find(text, cues.REFUTATION_CUES, 2)
+    in_reply = cues.find(reply_text, cues.REFUTATION_CUES, 2) if reply_text else []
+    if in_reply or (verified and in_post):
         score *= refutation_factor
-        reasons.append("辟谣用语: " + "、".join(refuted))
+        if in_reply:
+            reasons.append("官方答复辟谣: " + "、".join(in_reply))
+        if verified and in_post:
+            reasons.append("认证账号辟谣: " + "、".join(in_post))
+    elif in_post:
+        reasons.append("提及辟谣用语(非认证账号，不降分): " + "、".join(in_post))
     if has_reply:
         score *= reply_factor
         reasons.append("已有官方答复")

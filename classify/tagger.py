@@ -16,7 +16,8 @@ Score semantics (documented in docs/classify.md):
 * ``rumour_score`` is set for weibo and forum messages only; mailbox letters
   are addressed to the government and are not rumours, so they get None.
   The score is halved when the message already has an official reply and
-  multiplied by 0.3 when it contains a refutation phrase (辟谣, 不实 …).
+  multiplied by 0.3 when an official refutation is found: a refutation
+  phrase (辟谣, 不实 …) in that reply or in a post by a verified account.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class Tagger:
                 "body": m.body,
                 "rumour": Source(m.source) in RUMOUR_SOURCES,
                 "has_reply": bool(m.reply_body and m.reply_body.strip()),
+                "reply": m.reply_body,
                 "reposts": m.reposts,
                 "comments": m.comments,
                 "likes": m.likes or m.votes,
@@ -172,7 +174,8 @@ class Tagger:
             m.rumour_reasons = list(t.rumour_reasons or [])
 
     def tag_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[Tagging]:
-        """Tag plain rows: keys title, body, and for rumour scoring rumour=True plus metadata."""
+        """Tag plain rows: keys title, body, and for rumour scoring rumour=True plus metadata
+        (reposts, comments, likes, followers, verified) and the official reply (has_reply, reply)."""
         # Inputs are built here (finite by construction): skip scikit-learn's
         # per-call checks, which dominate when a caller tags one message at a time.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
@@ -249,6 +252,7 @@ class Tagger:
                 verified=_truthy(row.get("verified")),
                 refutation_factor=self.config.refutation_factor,
                 reply_factor=self.config.reply_factor,
+                reply_text=row.get("reply"),
             )
 
 

@@ -47,15 +47,30 @@ def test_critical_cue_in_title_gives_critical_with_reason(tagger):
 def test_rumour_scored_for_weibo_and_lowered_by_reply_and_refutation(tagger):
     text = "转发扩散！据说明天自来水有毒，千万不要喝，告诉家人！"
     plain = msg(Source.WEIBO, "", text, reposts=3000)
-    answered = msg(Source.WEIBO, "", text, reposts=3000, reply_body="经核实，该消息不实。")
-    refuted = msg(Source.FORUM, "", "辟谣：" + text, reposts=3000)
-    tagger.tag([plain, answered, refuted])
+    answered = msg(Source.WEIBO, "", text, reposts=3000, reply_body="已转交相关部门处理。")
+    refuted_reply = msg(Source.WEIBO, "", text, reposts=3000, reply_body="经核实，该消息不实。")
+    tagger.tag([plain, answered, refuted_reply])
     assert plain.rumour_score is not None and 0 <= plain.rumour_score <= 1
     assert answered.rumour_score == pytest.approx(plain.rumour_score * 0.5, abs=1e-3)
     assert "已有官方答复" in answered.rumour_reasons
-    assert refuted.rumour_score < plain.rumour_score
-    assert any(r.startswith("辟谣用语") for r in refuted.rumour_reasons)
+    assert refuted_reply.rumour_score == pytest.approx(plain.rumour_score * 0.15, abs=1e-3)
+    assert any(r.startswith("官方答复辟谣") for r in refuted_reply.rumour_reasons)
     assert any(r.startswith("传谣用语") for r in plain.rumour_reasons)
+
+
+def test_refutation_words_lower_the_score_only_from_an_official_voice(tagger):
+    """A verified account's 辟谣 is discounted; an ordinary user's "这不是谣言" is only noted."""
+    text = "辟谣：网传明天自来水有毒的消息不实，请大家不要转发。"
+    user = msg(Source.WEIBO, "", text, reposts=3000, extra={"verified": False})
+    official = msg(Source.WEIBO, "", text, reposts=3000, extra={"verified": True})
+    tagger.tag([user, official])
+    assert not any(r.startswith(("认证账号辟谣", "官方答复辟谣")) for r in user.rumour_reasons)
+    assert any(r.startswith("提及辟谣用语(非认证账号") for r in user.rumour_reasons)
+    assert any(r.startswith("认证账号辟谣: 辟谣") for r in official.rumour_reasons)
+    model_p = [float(r.split("=")[1]) for r in official.rumour_reasons if r.startswith("model: p=")]
+    assert official.rumour_score == pytest.approx(model_p[0] * 0.3, abs=2e-3)
+    user_p = [float(r.split("=")[1]) for r in user.rumour_reasons if r.startswith("model: p=")]
+    assert user.rumour_score == pytest.approx(user_p[0], abs=5e-3)  # reasons print 2 decimals
 
 
 def test_rumour_metadata_from_extra(tagger):
