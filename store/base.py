@@ -52,6 +52,14 @@ class StoreError(RuntimeError):
     """The store cannot do what was asked (unreachable, locked, bad query)."""
 
 
+def facet_names(fields: Sequence[str]) -> list[str]:
+    """The distinct facet fields in order; a field no backend can group by is an error."""
+    for name in fields:
+        if name not in GROUP_FIELDS:
+            raise StoreError(f"cannot facet on {name!r}")
+    return list(dict.fromkeys(fields))
+
+
 class StoreUnavailable(StoreError):
     """The backend is down or locked; the caller may retry or spool."""
 

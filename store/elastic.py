@@ -51,6 +51,7 @@ from store.base import (
     StoreUnavailable,
     TimelinessRow,
     UpsertStats,
+    facet_names,
 )
 from store.common import content_hash, from_epoch, merge, quantile_from_counts, to_epoch
 from store.elastic_client import ConnectionOptions, RequestError, SearchClient, make_client
@@ -850,10 +851,7 @@ class ElasticStore(Store):
         filters: Filters | None = None,
         size: int = 20,
     ) -> dict[str, list[tuple[str, int]]]:
-        for name in fields:
-            if name not in GROUP_FIELDS:
-                raise StoreError(f"cannot facet on {name!r}")
-        names = list(dict.fromkeys(fields))
+        names = facet_names(fields)
         walks = self._composite_many(
             self._query(query, filters),
             {name: [{"v": {"terms": {"field": name}}}] for name in names},

@@ -25,6 +25,7 @@ from store.base import (
     Sla,
     StoreError,
     TimelinessRow,
+    facet_names,
 )
 from store.common import (
     UTC_OFFSET_S,
@@ -176,10 +177,7 @@ class AggregateQueries:
         filters: Filters | None = None,
         size: int = 20,
     ) -> dict[str, list[tuple[str, int]]]:
-        for name in fields:
-            if name not in GROUP_FIELDS:
-                raise StoreError(f"cannot facet on {name!r}")
-        names = list(dict.fromkeys(fields))
+        names = facet_names(fields)
         served = [n for n in names if n in MONTH_DIMS]
         plan = self._plan(query, filters, MONTH_DIMS, "month") if served else None
         counts: dict[str, dict[str, int]] = {n: defaultdict(int) for n in served}
