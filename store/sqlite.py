@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,6 @@ from store.sqlite_rows import (
     _SELECT,
     _UPDATED_IDX,
     _WRITE_COLUMNS,
-    RowIndexer,
     _bare_row,
     _finish_rows,
     _message_to_row,
@@ -59,6 +58,7 @@ from store.sqlite_rows import (
 )
 from store.sqlite_schema import LATEST_VERSION, MIGRATIONS, POPULATE
 from store.sqlite_search import SearchQueries
+from store.sqlite_workers import RowIndexer, StageDir, copy_staged
 
 
 @dataclass(slots=True)
@@ -69,8 +69,9 @@ class _Prepared:
     unique: dict[str, Message]
     #: Bare rows (digest cell None) of the messages not stored when prepared.
     rows: dict[str, list[Any]]
-    #: Waits for their FTS tokens and content digests (cut in the index workers).
-    indexed: Callable[[], tuple[list[str], list[str]]]
+    #: Their FTS tokens and content digests, cut in the index workers (and
+    #: staging files holding the finished rows, see _copy_staged).
+    indexer: RowIndexer
 
 
 @contextlib.contextmanager
@@ -101,6 +102,8 @@ class _Transaction:
     conn: sqlite3.Connection
     deltas: Deltas  # summary changes of every batch written in it, applied before COMMIT
     ended: bool = False  # committed or rolled back, lock released
+    #: Staging files attached in it (detachable only once it has ended).
+    attached: list[str] = field(default_factory=list)
 
 
 class SQLiteStore(SearchQueries, AggregateQueries, Store):
@@ -130,6 +133,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
+        self._stage = StageDir()  # scratch files of staged batches (store/sqlite_workers.py)
         self._conns_lock = threading.Lock()
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,17 +264,19 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                     conn.close()
             self._all_conns.clear()
         self._local = threading.local()
+        self._stage.close()
 
     # -- writing ---------------------------------------------------------
     def upsert_many(self, messages: Iterable[Message]) -> UpsertStats:
         """Upsert in transactions of up to `transaction_size` messages, each written in
-        batches of `batch_size`, preparing one batch ahead.
+        batches of `batch_size`, all prepared before the first is written.
 
-        Batch N+1 is validated, turned into rows and handed to the index
-        workers before batch N is written, so its text is cut while SQLite
-        writes (with index_workers > 1).  A writer thread for SQLite was
-        measured too: on 2 shared cores it was slower (GIL hand-offs), so
-        the writes stay on the caller's thread.
+        Preparing (validation, rows, handing the rows to the index workers)
+        is cheap next to writing, so the whole transaction is prepared first:
+        the workers then cut, hash and stage every batch while this thread
+        writes the earlier ones, and the first write rarely waits.  A
+        writer thread for SQLite was measured too: on 2 shared cores it was
+        slower (GIL hand-offs), so the writes stay on the caller's thread.
 
         Why several batches share a transaction: each commit writes every
         page it touched to the WAL (and checkpoints), and the summary
@@ -293,20 +299,19 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
     def _upsert_transaction(self, messages: list[Message], stats: UpsertStats) -> None:
         """Write `messages` in one transaction (begun at the first batch with work)."""
         txn: _Transaction | None = None
-        held: _Prepared | None = None
+        batches: list[_Prepared] = []
         try:
             for start in range(0, len(messages), self.batch_size):
-                prepared = self._prepare(messages[start : start + self.batch_size])
-                if held is not None:
-                    txn = self._write_prepared(txn, held, stats)
-                held = prepared
-            if held is not None:
-                txn = self._write_prepared(txn, held, stats)
+                batches.append(self._prepare(messages[start : start + self.batch_size]))
+            for prepared in batches:
+                txn = self._write_prepared(txn, prepared, stats)
             if txn is not None:
                 self._end_transaction(txn, commit=True)
         finally:
             if txn is not None:
                 self._end_transaction(txn, commit=False)  # no-op when it ended
+            for prepared in batches:
+                prepared.indexer.discard()
 
     def _write_prepared(
         self, txn: _Transaction | None, prepared: _Prepared, stats: UpsertStats
@@ -356,6 +361,9 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             elif conn.in_transaction:
                 conn.execute("ROLLBACK")
         finally:
+            for alias in txn.attached:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(f"DETACH DATABASE {alias}")
             self._write_lock.release()
 
     def _analyze(self) -> None:
@@ -400,7 +408,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         rows: dict[str, list[Any]] = {}
         # Tokens and digests are made in the index workers, which need the texts
         # anyway: the digest's repr of those texts was 7 % of this thread's time.
-        indexer = RowIndexer(self.index_workers, len(unique) - len(stored))
+        indexer = RowIndexer(self.index_workers, len(unique) - len(stored), self._stage.new_file)
         piece: list[list[Any]] = []
         for msg_id, msg in unique.items():
             if msg_id in stored:
@@ -413,7 +421,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                 indexer.add(piece)
                 piece = []
         indexer.add(piece)
-        return _Prepared(stats, unique, rows, indexer.wait)
+        return _Prepared(stats, unique, rows, indexer)
 
     def _stored_ids(self, ids: list[str]) -> set[str]:
         out: set[str] = set()
@@ -435,8 +443,12 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             now = int(time.time())
             if not existing and len(prepared.rows) == len(unique):
                 # A bulk import's usual batch: every message new, as prepared.
-                new_tokens, digests = prepared.indexed()
-                inserts = _finish_rows(list(prepared.rows.values()), digests)
+                inserts = list(prepared.rows.values())
+                if self._copy_staged(txn, prepared.indexer):
+                    stats.inserted = len(inserts)
+                    return stats
+                new_tokens, digests = prepared.indexer.wait()
+                inserts = _finish_rows(inserts, digests)
             else:
                 inserts, new_tokens = self._new_rows(prepared, existing, now)
             # Counted here, not when prepared: the same thread does both, and here
@@ -495,6 +507,20 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             raise
         return stats
 
+    def _copy_staged(self, txn: _Transaction, indexer: RowIndexer) -> bool:
+        """Write a batch from its staging files (rows, tokens, summary deltas) if it can.
+
+        False, with nothing written, when the batch was not wholly staged
+        or the connection has too few attach slots left in this transaction
+        (a file stays attached until the transaction ends): the caller then
+        writes the batch the ordinary way.
+        """
+        limit = txn.conn.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)
+        if len(txn.attached) + len(indexer.staged) > limit or not indexer.all_staged():
+            return False
+        copy_staged(txn.conn, txn.attached, indexer.staged)
+        return True
+
     @staticmethod
     def _new_rows(
         prepared: _Prepared, existing: Mapping[str, Any], now: int
@@ -505,7 +531,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         of the ids are used as they are; a message stored when prepared and
         deleted since gets its row and tokens made now.
         """
-        cut, digests = prepared.indexed()
+        cut, digests = prepared.indexer.wait()
         _finish_rows(list(prepared.rows.values()), digests)
         tokens = dict(zip(prepared.rows, cut, strict=True))
         inserts: list[Sequence[Any]] = []

@@ -45,6 +45,15 @@ DELAY_DIMS = ("source", "department", "status")
 OPEN_DIMS = ("source", "department")
 TABLES = ("agg_month", "agg_day", "agg_delay_wd", "agg_delay_cd", "agg_open")
 
+#: Columns per table: k, the key (time key + dimensions), n, and agg_delay_cd's sum_s.
+WIDTHS = {"agg_month": 9, "agg_day": 6, "agg_delay_wd": 7, "agg_delay_cd": 9, "agg_open": 6}
+#: How a delta row is added to a stored summary row.
+UPSERT = {
+    t: "ON CONFLICT(k) DO UPDATE SET n = n + excluded.n"
+    + (", sum_s = sum_s + excluded.sum_s" if t == "agg_delay_cd" else "")
+    for t in TABLES
+}
+
 #: Row columns (store.sqlite._WRITE_COLUMNS order) a contribution is computed from.
 CONTRIB_COLUMNS = (
     "posted_at", "replied_at", "posted_wd", "replied_wd",
@@ -130,27 +139,30 @@ class Deltas:
         if n < 0:
             self.negative = True
 
+    def table_rows(self, table: str) -> list[tuple[Any, ...]]:
+        """The changed rows of `table` as stored (k, key..., n[, sum_s]); clears them."""
+        counts = self.counts[table]
+        # k: str/int/None only, so repr is exact and cheap.
+        if table == "agg_delay_cd":
+            sums = self.delay_sums
+            rows = [
+                (repr(key), *key, n, sums.get(key, 0))
+                for key, n in counts.items()
+                if n or sums.get(key, 0)
+            ]
+            sums.clear()
+        else:
+            rows = [(repr(key), *key, n) for key, n in counts.items() if n]
+        counts.clear()
+        return rows
+
     def apply(self, conn: sqlite3.Connection) -> None:
-        sums = self.delay_sums
         for table in TABLES:
-            counts = self.counts[table]
-            # k: str/int/None only, so repr is exact and cheap.
-            if table == "agg_delay_cd":
-                rows = [
-                    (repr(key), *key, n, sums.get(key, 0))
-                    for key, n in counts.items()
-                    if n or sums.get(key, 0)
-                ]
-            else:
-                rows = [(repr(key), *key, n) for key, n in counts.items() if n]
-            counts.clear()
+            rows = self.table_rows(table)
             if not rows:
                 continue
-            width = len(rows[0])
-            extra = ", sum_s = sum_s + excluded.sum_s" if table == "agg_delay_cd" else ""
             conn.executemany(
-                f"INSERT INTO {table} VALUES ({', '.join('?' * width)}) "
-                f"ON CONFLICT(k) DO UPDATE SET n = n + excluded.n{extra}",
+                f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))}) {UPSERT[table]}",
                 rows,
             )
             if self.negative:
@@ -159,7 +171,6 @@ class Deltas:
                     f"DELETE FROM {table} WHERE k = ? AND n <= 0",
                     [(row[0],) for row in rows if row[-2 if table == "agg_delay_cd" else -1] < 0],
                 )
-        sums.clear()
         self.negative = False
 
 

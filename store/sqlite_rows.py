@@ -10,11 +10,9 @@ import contextlib
 import functools
 import hashlib
 import json
-import multiprocessing
 import operator
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -161,62 +159,6 @@ def _index_rows(rows: list[list[Any]]) -> tuple[list[str], list[str]]:
     index_text = tokenize.index_text
     texts = _TEXT_IDX
     return [index_text(*texts(r)) for r in rows], [_row_digest(r) for r in rows]
-
-
-#: The index worker pool, by its size (one at a time: a new size replaces it).
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-_PARALLEL_MIN = 1000  # below this, the process hand-off costs more than it saves
-
-
-def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """The forked pool of `workers` processes (jieba-rs holds the GIL: threads won't do)."""
-    pool = _POOLS.get(workers)
-    if pool is None:
-        for old in _POOLS.values():
-            old.shutdown(wait=False, cancel_futures=True)
-        _POOLS.clear()
-        ctx = multiprocessing.get_context("fork")
-        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=ctx)
-    return pool
-
-
-class RowIndexer:
-    """Tokens and digests of one batch's bare rows, made by `_index_rows` as rows come.
-
-    With ``workers > 1`` and at least `_PARALLEL_MIN` rows expected, every
-    `piece` rows go to the worker pool as soon as they are built, so the
-    workers cut while the caller builds the rest (and then writes the
-    previous batch); only the last piece is still being cut when the batch
-    is written right after it is prepared (a transaction's last batch).
-    Otherwise the rows are indexed inline when waited for.
-    """
-
-    def __init__(self, workers: int, expected: int) -> None:
-        self.parallel = workers > 1 and expected >= _PARALLEL_MIN
-        #: Rows per hand-off: two per worker and batch.
-        self.piece = max(1, -(-expected // (2 * workers))) if self.parallel else expected + 1
-        self._pool = _worker_pool(workers) if self.parallel else None
-        self._parts: list[Future[tuple[list[str], list[str]]]] = []
-        self._inline: list[list[Any]] = []
-
-    def add(self, rows: list[list[Any]]) -> None:
-        """Hand over `rows` (not to be changed until `wait` returns)."""
-        if self._pool is None:
-            self._inline += rows
-        elif rows:
-            self._parts.append(self._pool.submit(_index_rows, rows))
-
-    def wait(self) -> tuple[list[str], list[str]]:
-        """Tokens and digests of every row added, in order."""
-        if self._pool is None:
-            return _index_rows(self._inline)
-        tokens: list[str] = []
-        digests: list[str] = []
-        for part in self._parts:
-            part_tokens, part_digests = part.result()
-            tokens += part_tokens
-            digests += part_digests
-        return tokens, digests
 
 
 def _finish_rows(rows: list[list[Any]], digests: list[str]) -> list[list[Any]]:

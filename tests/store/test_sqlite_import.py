@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -30,8 +31,8 @@ def letters(n: int, start: int = 0, topic: str = "城乡建设") -> list[Message
     ]
 
 
-def commits_during(store: SQLiteStore, action) -> int:  # type: ignore[no-untyped-def]
-    """How many COMMIT statements the store's connection runs during `action`."""
+def traced(store: SQLiteStore, action) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every SQL statement the store's connection runs during `action`."""
     seen: list[str] = []
     conn = store._conn()
     conn.set_trace_callback(seen.append)
@@ -39,7 +40,12 @@ def commits_during(store: SQLiteStore, action) -> int:  # type: ignore[no-untype
         action()
     finally:
         conn.set_trace_callback(None)
-    return sum(1 for sql in seen if sql.strip().upper() == "COMMIT")
+    return seen
+
+
+def commits_during(store: SQLiteStore, action) -> int:  # type: ignore[no-untyped-def]
+    """How many COMMIT statements the store's connection runs during `action`."""
+    return sum(1 for sql in traced(store, action) if sql.strip().upper() == "COMMIT")
 
 
 def test_batches_share_a_transaction_up_to_its_size(tmp_path):
@@ -72,21 +78,30 @@ def test_a_failing_producer_keeps_the_transactions_before_it(tmp_path):
         store.close()
 
 
-def test_a_failing_batch_rolls_back_its_whole_transaction(tmp_path):
-    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=30)
+@pytest.mark.parametrize("batch, workers", [(10, 1), (1000, 2)])
+def test_a_failing_batch_rolls_back_its_whole_transaction(tmp_path, batch, workers):
+    """With 2 workers and 1,000-message batches the failing batch is a staged copy
+    (store/sqlite_workers.py): its files must go and be detached too."""
+    store = SQLiteStore(
+        tmp_path / "t.db", batch_size=batch, transaction_size=3 * batch, index_workers=workers
+    )
     conn = store._conn()
     # A real failure inside SQLite, in the second batch of the second transaction.
     conn.execute(
-        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.title = '来信45' "
-        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON messages "
+        f"WHEN NEW.title = '来信{batch * 9 // 2}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
     )
     try:
         with pytest.raises(sqlite3.IntegrityError, match="refused"):
-            store.upsert_many(letters(60))
-        # Letters 0-29 committed; 30-39 went with the failed batch's transaction.
-        assert store.count() == 30 and store.check_summaries() == []
+            store.upsert_many(letters(6 * batch))
+        # The first transaction committed; the second went with its failed batch.
+        assert store.count() == 3 * batch and store.check_summaries() == []
+        assert store.search("供暖", per_page=1).total == 3 * batch
+        assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main", "temp"]
+        if store._stage.path:
+            assert os.listdir(store._stage.path) == []
         conn.execute("DROP TRIGGER refuse")
-        assert store.upsert_many(letters(60)).inserted == 30  # the lock was released
+        assert store.upsert_many(letters(6 * batch)).inserted == 3 * batch  # lock released
         assert store.check_summaries() == []
     finally:
         store.close()
