@@ -55,6 +55,8 @@ def stage_rows(rows: list[list[Any]], path: str) -> Indexed | None:
     and digests are returned instead, for the writer's ordinary path.
     """
     tokens, digests = _index_rows(rows)
+    deltas = Deltas()
+    deltas.add_rows(map(_CONTRIB, rows))
     try:
         conn = sqlite3.connect(path, isolation_level=None)
         try:
@@ -62,13 +64,10 @@ def stage_rows(rows: list[list[Any]], path: str) -> Indexed | None:
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute(f"CREATE TABLE st (seq INTEGER PRIMARY KEY, {_COLUMN_LIST}, tokens)")
             conn.execute("BEGIN")
-            conn.executemany(
-                _STAGE_INSERT,
-                [(*row[:_HASH_IDX], digest, *row[_HASH_IDX + 1 :], tok)
-                 for row, digest, tok in zip(rows, digests, tokens, strict=True)],
-            )  # fmt: skip
-            deltas = Deltas()  # the digest is no summary value: bare rows count the same
-            deltas.add_rows(map(_CONTRIB, rows))
+            for row, digest, tok in zip(rows, digests, tokens, strict=True):
+                row[_HASH_IDX] = digest  # this process's copies of the rows
+                row.append(tok)
+            conn.executemany(_STAGE_INSERT, rows)
             for table in TABLES:
                 width = WIDTHS[table]
                 conn.execute(f"CREATE TABLE {table} ({', '.join(f'c{i}' for i in range(width))})")

@@ -21,6 +21,7 @@ import pytest
 from govpulse.schema import TZ, Message, make_id
 from store.base import Filters, Sla
 from store.sqlite import SQLiteStore
+from store.sqlite_schema import LATEST_VERSION
 
 NOW = datetime(2024, 6, 30, 12, 0, tzinfo=TZ)
 DEPTS = ["住建局", "人社局", "教育局", None]
@@ -220,7 +221,7 @@ def test_migration_from_version_3_fills_the_summaries(tmp_path):
     conn.commit()
     conn.close()
     store = SQLiteStore(path)
-    assert store.schema_version() == 6
+    assert store.schema_version() == LATEST_VERSION
     store.close()
     assert_same_as_raw(path)
 
