@@ -144,8 +144,15 @@ def heldout_by_sample(
     return out
 
 
-#: Held-out subsets reported beside the whole held-out part (see heldout_by_sample).
-HELDOUT_PARTS = {"not_keyword": ("initial", "random"), "random": ("random",)}
+#: Held-out subsets reported beside the whole held-out part (see heldout_by_sample):
+#: the letters not picked by keyword, the random samples alone, and the letters
+#: of the first two labelling rounds (the held-out part before round 3, for
+#: comparison with the figures reported then).
+HELDOUT_PARTS = {
+    "not_keyword": ("initial", "random", "random3"),
+    "random": ("random", "random3"),
+    "rounds_1_2": ("initial", "keyword", "random"),
+}
 
 
 def build_urgency(shared: Path, out: Path) -> dict[str, Any]:

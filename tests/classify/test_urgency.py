@@ -152,3 +152,44 @@ def test_heldout_figures_by_sample_keep_only_the_chosen_letters(tiny_model_dir, 
         **T.evaluate("urgency", model, ds),
         "validation": parts["all"]["validation"],
     }
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "瑞凯酒店违章建筑隐患重大 2013年酒店起火事故未能引起重视",
+        "钼业公司中毒事故善后事宜 伤者出院一月有余",
+        "房屋倒塌是否属于危房改造范围",
+        "万科魅力之城近百户房屋楼板、墙面开裂",  # 开裂: a model feature, not a rule cue
+    ],
+)
+def test_dated_settled_or_crack_titles_do_not_fire_the_title_rule(title):
+    p = _proba(一般=0.85, 特急=0.05, 紧急=0.1)
+    level, reasons = decide_urgency(p, CLASSES, title, 0.0)
+    assert level == "一般"
+    assert not any(r.startswith("规则") for r in reasons)
+
+
+def test_current_event_reads_only_the_head_and_keeps_present_events():
+    flat = cues.flatten("三栋楼道起火 有人被困 请马上派人")
+    assert cues.current_event(flat, "起火") and cues.current_event(flat, "被困")
+    assert not cues.current_event(cues.flatten("2018年10月弱电井起火"), "起火")
+    # a cue not in the head at all is not judged here (the rule never asks)
+    assert cues.current_event(flat, "爆炸")
+
+
+def test_title_cue_columns_count_the_head_apart_from_the_whole_letter():
+    from classify.features import urgency_cue_counts
+
+    texts = [
+        "小区燃气泄漏 请马上处理",
+        "物业服务差 " + "停车难 " * 10 + "楼道里闻到燃气",
+        "请问公积金怎么提取",
+        "",
+    ]
+    three = urgency_cue_counts(texts).toarray()
+    six = urgency_cue_counts(texts, head_chars=cues.HEAD_CHARS).toarray()
+    assert three.shape == (4, 3) and six.shape == (4, 6)
+    np.testing.assert_array_equal(six[:, :3], three)
+    assert six[0, 3] > 0 and six[1, 0] > 0 and six[1, 3] == 0  # deep in the letter: whole only
+    assert six[2, 5] > 0 and six[3].sum() == 0
