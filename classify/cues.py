@@ -519,6 +519,8 @@ class _Automaton:
                 self.member.setdefault(cue, []).append(entry)
         # id(tuple of lexicons) -> (the tuple, whether all are lexicons of this module).
         self.known_groups: dict[int, tuple[tuple[tuple[str, ...], ...], bool]] = {}
+        # id(tuple of lexicons) -> (the tuple, id(lexicon) -> its column), for head_counts.
+        self.head_groups: dict[int, tuple[tuple[tuple[str, ...], ...], dict[int, int]]] = {}
 
     def found(self, flat: str) -> frozenset[str]:
         """Every cue (of any lexicon) occurring in flat, overlaps included."""
@@ -622,21 +624,35 @@ def head_hits(flat: str, cues: tuple[str, ...], chars: int) -> tuple[str, ...]:
 
 
 def head_counts(flat: str, lexicons: tuple[tuple[str, ...], ...], chars: int) -> list[int]:
-    """``len(head_hits(flat, lex, chars))`` for each lexicon of this module, in one look-up.
+    """``len(head_hits(flat, lex, chars))`` for each lexicon, without a second automaton pass.
 
-    A text without any cue (the whole text's cached automaton pass) has none
-    in its head either; otherwise the head's cues of every lexicon come from
-    one cached pass over ``flat[:chars]``, shared with the title rule.
+    Every cue in the head also occurs in the whole text, so the head's cues
+    are those of the whole text's (cached) pass that a bounded ``str.find``
+    sees in ``flat[:chars]``; most titles hold none.  The few that do are
+    checked for negation on the head alone, as :func:`head_hits` does.
+    Lexicons of this module only (any other falls back to :func:`head_hits`).
     """
-    found = _found(flat)
-    # Most titles hold none of the letter's cues: a bounded find per cue
-    # (a few) is cheaper than a pass over the head.
-    if not any(flat.find(cue, 0, chars) >= 0 for cue in found):
-        return [0] * len(lexicons)
-    by_lexicon = _hits_by_lexicon(flat[:chars])
-    if not by_lexicon:
-        return [0] * len(lexicons)
-    return [len(by_lexicon[id(lex)]) for lex in lexicons]
+    auto = _automaton()
+    index = auto.head_groups.get(id(lexicons))
+    if index is None or index[0] is not lexicons:
+        if not all(id(lex) in auto.sets for lex in lexicons):
+            return [len(head_hits(flat, lex, chars)) for lex in lexicons]
+        index = auto.head_groups[id(lexicons)] = (
+            lexicons,
+            {id(lex): k for k, lex in enumerate(lexicons)},
+        )
+    out = [0] * len(lexicons)
+    in_head = [c for c in _found(flat) if flat.find(c, 0, chars) >= 0]
+    if not in_head:
+        return out
+    head, position, negatable = flat[:chars], index[1], auto.negatable_cues
+    for cue in in_head:
+        stated = cue not in negatable or asserted(head, cue)
+        for lexicon, _rank, negatable_here in auto.member[cue]:
+            k = position.get(lexicon)
+            if k is not None and (stated or not negatable_here):
+                out[k] += 1
+    return out
 
 
 def counts(flat: str, lexicons: tuple[tuple[str, ...], ...]) -> list[int]:

@@ -193,3 +193,26 @@ def test_title_cue_columns_count_the_head_apart_from_the_whole_letter():
     np.testing.assert_array_equal(six[:, :3], three)
     assert six[0, 3] > 0 and six[1, 0] > 0 and six[1, 3] == 0  # deep in the letter: whole only
     assert six[2, 5] > 0 and six[3].sum() == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼道没有起火 只是物业在烧垃圾 请问怎么投诉",
+        "万一发生火灾怎么办 小区停水三天",
+        "三栋楼道起火 有人被困 " + "昨晚又停电 " * 5,
+        "物业服务差 " + "停车难 " * 10 + "楼道里闻到燃气",
+        "请问公积金怎么提取",
+        "",
+    ],
+)
+def test_head_counts_equal_head_hits_without_a_second_pass(text):
+    flat = cues.flatten(text)
+    lexicons = (cues.CRITICAL_HEAD_CUES, cues.URGENT_CUES, cues.LOW_CUES)
+    want = [len(cues.head_hits(flat, lex, cues.HEAD_CHARS)) for lex in lexicons]
+    cues.clear_caches()
+    assert cues.head_counts(flat, lexicons, cues.HEAD_CHARS) == want
+    # any other tuple of cues is answered by head_hits
+    assert cues.head_counts(flat, (("停水", "起火"),), 12) == [
+        len(cues.head_hits(flat, ("停水", "起火"), 12))
+    ]
