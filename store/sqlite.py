@@ -106,6 +106,10 @@ class _Transaction:
     attached: list[str] = field(default_factory=list)
 
 
+#: Staging files one transaction can attach: SQLite's default SQLITE_MAX_ATTACHED.
+_STAGE_FILES_PER_TRANSACTION = 10
+
+
 class SQLiteStore(SearchQueries, AggregateQueries, Store):
     """The embedded default store (see module docstring)."""
 
@@ -115,7 +119,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         busy_timeout_ms: int = 30000,
         batch_size: int = 2000,
         index_workers: int = 1,
-        transaction_size: int = 10_000,
+        transaction_size: int = 50_000,
         search_total_cap: int = 10_000,
         use_summaries: bool = True,
     ):
@@ -282,7 +286,13 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         page it touched to the WAL (and checkpoints), and the summary
         tables take one upsert per distinct key per commit; at 2,000
         messages a commit, commits and summary upkeep were a third of the
-        import.  A transaction's messages are read from `messages` before it
+        import.  As the store grows, a commit rewrites more index pages (the
+        keys of most indexes arrive in random order), so larger transactions
+        keep long imports fast: a 100,000-message import ran at ~9.5-11.8k
+        messages/s with 10,000 per transaction and ~12.6-14.8k with 50,000.
+        The price: a failure rolls back up to `transaction_size` messages,
+        and other writers wait for the lock up to a few seconds.
+        A transaction's messages are read from `messages` before it
         begins, so the write lock is never held while the caller's iterator
         runs (a slow producer, or one that itself writes to the store).
         """
@@ -301,8 +311,9 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         txn: _Transaction | None = None
         batches: list[_Prepared] = []
         try:
-            for start in range(0, len(messages), self.batch_size):
-                batches.append(self._prepare(messages[start : start + self.batch_size]))
+            step = self._step(len(messages))
+            for start in range(0, len(messages), step):
+                batches.append(self._prepare(messages[start : start + step]))
             for prepared in batches:
                 txn = self._write_prepared(txn, prepared, stats)
             if txn is not None:
@@ -312,6 +323,18 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                 self._end_transaction(txn, commit=False)  # no-op when it ended
             for prepared in batches:
                 prepared.indexer.discard()
+
+    def _step(self, n: int) -> int:
+        """Messages per preparation batch of an `n`-message transaction.
+
+        At least `batch_size`, and few enough batches that every batch's
+        staging files (one per index worker) can stay attached until the
+        transaction ends: a 50,000-message transaction with 2 workers is 5
+        batches of 10,000.  Beyond that SQLite's limit of attached files
+        would send the later batches down the slower ordinary path.
+        """
+        batches = max(1, _STAGE_FILES_PER_TRANSACTION // max(1, self.index_workers))
+        return max(self.batch_size, -(-n // batches))
 
     def _write_prepared(
         self, txn: _Transaction | None, prepared: _Prepared, stats: UpsertStats

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -49,13 +50,26 @@ def test_staged_batches_store_what_one_process_stores(tmp_path):
     assert not os.path.exists(stage_dir)
 
 
-def test_batches_beyond_the_attach_limit_are_written_the_ordinary_way(tmp_path):
-    """6 batches x 2 files = 12 attachments, over SQLite's 10: the last batch falls back."""
+def test_a_large_transaction_is_cut_into_batches_whose_files_all_fit(tmp_path):
+    """6,000 messages in one transaction with 2 workers: 5 batches of 1,200, 10 files."""
     store = SQLiteStore(tmp_path / "s.db", batch_size=1000, transaction_size=6000, index_workers=2)
     try:
         seen = traced(store, lambda: store.upsert_many(letters(6000)))
         assert sum(s.startswith("ATTACH") for s in seen) == 10
-        assert sum(s.startswith("INSERT INTO messages (") and "VALUES" in s for s in seen) == 1000
+        assert not [s for s in seen if s.startswith("INSERT INTO messages (") and "VALUES" in s]
+        assert store.check_summaries() == []
+    finally:
+        store.close()
+
+
+def test_batches_beyond_the_attach_limit_are_written_the_ordinary_way(tmp_path):
+    """With room for 4 attached files, batches 3-5 (3,600 messages) fall back."""
+    store = SQLiteStore(tmp_path / "s.db", batch_size=1000, transaction_size=6000, index_workers=2)
+    try:
+        store._conn().setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 4)
+        seen = traced(store, lambda: store.upsert_many(letters(6000)))
+        assert sum(s.startswith("ATTACH") for s in seen) == 4
+        assert sum(s.startswith("INSERT INTO messages (") and "VALUES" in s for s in seen) == 3600
         assert store.check_summaries() == []
         assert _stored(store) == _reference(tmp_path, 6000)
         assert _staging_files(store) == []
