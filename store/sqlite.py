@@ -273,7 +273,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
     # -- writing ---------------------------------------------------------
     def upsert_many(self, messages: Iterable[Message]) -> UpsertStats:
         """Upsert in transactions of up to `transaction_size` messages, each written in
-        batches of `batch_size`, all prepared before the first is written.
+        batches (at least `batch_size`, see `_step`), all prepared before the first is written.
 
         Preparing (validation, rows, handing the rows to the index workers)
         is cheap next to writing, so the whole transaction is prepared first:
