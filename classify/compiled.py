@@ -51,6 +51,7 @@ from sklearn.utils.extmath import softmax
 from classify.features import LogCountScaler
 from classify.forward import ForwardCalibratedClassifier, _logit
 from classify.hashing import HashedNgrams, HashedTfidf
+from classify.topic_head import HeadTfidf
 
 try:  # private: another scikit-learn may lack it, and then nothing calibrated is compiled
     from sklearn.calibration import _SigmoidCalibration
@@ -284,6 +285,9 @@ def _text_features(step: Any) -> Features:
     if type(step) is FunctionTransformer:
         func = _function(step)
         return lambda x: func(x[0])
+    if type(step) is HeadTfidf:  # the topic model's title block: its own small count
+        _require(hasattr(step, "tfidf_"))
+        return lambda x: step.transform(x[0])
     raise _Unsupported
 
 

@@ -32,6 +32,7 @@ TRUSTED: tuple[str, ...] = (
     "classify.hashing.HashedTfidf",
     "classify.text.join_chars",
     "classify.text.split_tokens",
+    "classify.topic_head.HeadTfidf",
     "builtins.float",
     "builtins.int",
     "builtins.str",

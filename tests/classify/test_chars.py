@@ -57,7 +57,7 @@ def test_input_forms():
     assert {task_form(t) for t in P.TASKS} == {"chars"}
     assert input_form(Tagger.load_default().models["topic"]) == "chars"
     words = build_topic()
-    words.steps[0][1].steps[0][1].set_params(word_ngrams=(1, 2))
+    words.set_params(features__text__ngrams__word_ngrams=(1, 2))
     assert input_form(words) == "tokens"
     assert input_form(object()) == "tokens"  # no hashed n-grams: a model from before them
 
