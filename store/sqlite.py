@@ -466,12 +466,11 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             now = int(time.time())
             if not existing and len(prepared.rows) == len(unique):
                 # A bulk import's usual batch: every message new, as prepared.
-                inserts = list(prepared.rows.values())
                 if self._copy_staged(txn, prepared.indexer):
-                    stats.inserted = len(inserts)
+                    stats.inserted = len(prepared.rows)
                     return stats
                 new_tokens, digests = prepared.indexer.wait()
-                inserts = _finish_rows(inserts, digests)
+                inserts = _finish_rows(list(prepared.rows.values()), digests)
             else:
                 inserts, new_tokens = self._new_rows(prepared, existing, now)
             # Counted here, not when prepared: the same thread does both, and here
