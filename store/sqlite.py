@@ -9,12 +9,11 @@ busy timeout, after which `StoreUnavailable` is raised so callers can spool).
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from govpulse import tokenize
+from govpulse.gcpause import cycle_collection_paused
 from govpulse.schema import CrawlEvent, Label, Message
 from store.base import (
     FILTER_FIELDS,
@@ -72,27 +72,6 @@ class _Prepared:
     #: Their FTS tokens and content digests, cut in the index workers (and
     #: staging files holding the finished rows, see _copy_staged).
     indexer: RowIndexer
-
-
-@contextlib.contextmanager
-def _cycle_collection_paused() -> Iterator[None]:
-    """Pause Python's cycle collector during a bulk write.
-
-    Preparing and writing a batch allocates several container objects per
-    message, which sets off collections that walk every live object (the
-    caller's messages, a tagger's models): 5 % of an import's main-thread
-    time, measured.  Rows and messages hold no reference cycles, so nothing
-    waits to be freed; the collector runs again between batches.  It is
-    switched back on only if it was on, so nested or concurrent calls leave
-    it as they found it.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(slots=True)
@@ -300,7 +279,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         source = iter(messages)
         while chunk := list(itertools.islice(source, self.transaction_size)):
             # Not while the caller's iterator runs (it may make garbage cycles).
-            with _cycle_collection_paused():
+            with cycle_collection_paused():
                 self._upsert_transaction(chunk, stats)
         if stats.inserted >= _ANALYZE_AFTER:
             self._analyze()

@@ -146,3 +146,36 @@ def test_from_settings_accepts_partial_dicts(tiny_model_dir):
     )
     assert t.config.floor == 0.3 and t.config.unsure_below == 0.5
     assert t.cards["topic"]["data"]["file"] == "topic_small.csv"
+
+
+def test_no_cycle_collection_runs_while_a_batch_is_tagged(tagger, monkeypatch):
+    """The collector is paused inside tag_rows (govpulse/gcpause.py) and on again after."""
+    import gc
+
+    rows = [{"title": f"小区停水{i}", "body": "已经三天没有水了，请尽快处理。"} for i in range(50)]
+    inside: list[bool] = [False]
+    during: list[int] = []
+    tag = tagger._tag_rows
+
+    def spy(batch):  # type: ignore[no-untyped-def]
+        inside[0] = True
+        try:
+            return tag(batch)
+        finally:
+            inside[0] = False
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and inside[0]:
+            during.append(info["generation"])
+
+    monkeypatch.setattr(tagger, "_tag_rows", spy)
+    old = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)  # would collect at almost every allocation
+    gc.callbacks.append(count)
+    try:
+        tagger.tag_rows(rows)
+        assert during == []
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*old)
