@@ -35,7 +35,7 @@ from typing import Any
 
 from store.base import StoreError
 from store.sqlite_agg import TABLES, UPSERT, WIDTHS, Deltas
-from store.sqlite_rows import _CONTRIB, _HASH_IDX, _WRITE_COLUMNS, _index_rows
+from store.sqlite_rows import _CONTRIB, _WRITE_COLUMNS, _finish_rows, _index_rows
 
 _COLUMN_LIST = ", ".join(_WRITE_COLUMNS)
 _STAGE_INSERT = (
@@ -64,8 +64,8 @@ def stage_rows(rows: list[list[Any]], path: str) -> Indexed | None:
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute(f"CREATE TABLE st (seq INTEGER PRIMARY KEY, {_COLUMN_LIST}, tokens)")
             conn.execute("BEGIN")
-            for row, digest, tok in zip(rows, digests, tokens, strict=True):
-                row[_HASH_IDX] = digest  # this process's copies of the rows
+            _finish_rows(rows, digests)  # this process's copies of the rows
+            for row, tok in zip(rows, tokens, strict=True):
                 row.append(tok)
             conn.executemany(_STAGE_INSERT, rows)
             for table in TABLES:
