@@ -264,3 +264,37 @@ def test_index_workers_store_what_one_process_stores(tmp_path, repeats):
             store.close()
     assert results[0] == results[1]
     assert len(results[0][1]) == len(results[0][0])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_posting_order_keeps_the_last_copy_of_an_id_and_the_failures_in_order(tmp_path, workers):
+    """Rows are written in posting order, but a repeated id whose copies differ in time
+    still ends as its last copy, and failures are reported in input order."""
+    base = letters(6)
+    for i, msg in enumerate(base):
+        msg.posted_at = datetime(2024, 6, 20 - i, 9, 0, tzinfo=TZ)  # newest first
+    early, late = letters(1, start=2)[0], letters(1, start=2)[0]
+    early.posted_at = datetime(2024, 1, 1, tzinfo=TZ)  # would sort first
+    late.posted_at = datetime(2024, 3, 1, tzinfo=TZ)
+    late.body, early.title = "改过的正文", "最后一份"
+    bad = [letters(1, start=90)[0], letters(1, start=91)[0]]
+    bad[0].body = bad[0].title = ""
+    bad[1].source = "telegram"
+    stream = [bad[0], *base, late, bad[1], early]  # `early` is the last copy of imp2
+    store = SQLiteStore(
+        tmp_path / "t.db", batch_size=2, transaction_size=100, index_workers=workers
+    )
+    try:
+        stats = store.upsert_many(stream)
+        assert [mid for mid, _ in stats.failed] == [bad[0].id, bad[1].id]
+        assert (stats.inserted, stats.updated) == (6, 2)
+        got = store.get(early.id)
+        # Sequential upserts: base copy, then `late`, then `early`, which wins.
+        assert got is not None and got.title == "最后一份"
+        assert got.posted_at == early.posted_at
+        # Rows are placed by their id's first copy: oldest first.
+        placed = [r[0] for r in store._read("SELECT id FROM messages ORDER BY rowid")]
+        assert placed == [m.id for m in reversed(base)]
+        assert store.check_summaries() == []
+    finally:
+        store.close()
