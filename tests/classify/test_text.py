@@ -67,3 +67,21 @@ def test_fast_nfkc_equals_unicodedata():
     samples += ["".join(random.choice(pool) for _ in range(30)) for _ in range(3000)]
     for text in samples:
         assert _nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_normalise_with_common_full_width_characters_equals_full_nfkc():
+    """`normalise` replaces the common full-width characters before folding the rest:
+    the result must be that of a text given to it already NFKC-normalised."""
+    import random
+    import unicodedata
+
+    from govpulse.tokenize import normalise
+
+    random.seed(11)
+    common = list("，！？：（）；\u3000\xa0…")
+    pool = common * 20 + [chr(c) for c in range(0x3000, 0x3100)] + list("ＡＢＣａ１２。、")
+    pool += ["\u0301", "\u0308", "\u3099", "e", "A", "社", "保", "http://x.cn", "@某人", "😀"]
+    samples = ["供暖不达标，已经一个月！请问（急）：怎么办？", "…… 　 ", "，\u0301", "A\xa0\u0308"]
+    samples += ["".join(random.choice(pool) for _ in range(25)) for _ in range(3000)]
+    for text in samples:
+        assert normalise(text) == normalise(unicodedata.normalize("NFKC", text)), repr(text)
