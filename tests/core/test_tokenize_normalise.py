@@ -86,3 +86,26 @@ def test_real_letters():
     assert len(texts) >= 1000
     for text in texts:
         assert T.normalise(text) == reference(text)
+
+
+def _index_text_field_by_field(*parts: str | None) -> str:
+    """What `index_text` gave when it cut each field on its own."""
+    return " ".join(filter(None, map(T._index_string, parts)))
+
+
+def test_index_text_cuts_joined_fields_like_each_field_alone():
+    """`index_text` cuts its fields as one text; no token may cross a field boundary."""
+    import random
+
+    random.seed(5)
+    edges = ["ABC", "abc1", "12", "社会保险", "保险", "https://a.cn/x", "@张三", "[哈哈]", "😀"]
+    edges += ["\u0301", "e", "。", "，", " ", "\u3000", "臺灣", "ＡＢ", "-", ".", "_", "#"]
+    fields = TRICKY + edges
+    for _ in range(3000):
+        parts = [random.choice(fields) + random.choice(fields) for _ in range(random.randint(1, 3))]
+        if random.random() < 0.2:
+            parts.insert(random.randrange(len(parts) + 1), None)
+        assert T.index_text(*parts) == _index_text_field_by_field(*parts), parts
+    for a in TRICKY:
+        for b in TRICKY:
+            assert T.index_text(a, b) == _index_text_field_by_field(a, b), (a, b)
