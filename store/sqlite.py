@@ -89,6 +89,12 @@ class _Transaction:
 _STAGE_FILES_PER_TRANSACTION = 10
 
 
+def _discard(batches: list[_Prepared]) -> None:
+    """Drop prepared batches' worker results and staging files (no-op once written)."""
+    for prepared in batches:
+        prepared.indexer.discard()
+
+
 def _valid(messages: list[Message], stats: UpsertStats) -> list[Message]:
     """The messages that validate (coerced in place); the others go to `stats.failed`."""
     out: list[Message] = []
@@ -292,52 +298,94 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         Preparing (validation, rows, handing the rows to the index workers)
         is cheap next to writing, so the whole transaction is prepared first:
         the workers then cut, hash and stage every batch while this thread
-        writes the earlier ones, and the first write rarely waits.  A
-        writer thread for SQLite was measured too: on 2 shared cores it was
-        slower (GIL hand-offs), so the writes stay on the caller's thread.
+        writes the earlier ones, and the first write rarely waits.  The next
+        transaction is prepared before this one commits, so the workers
+        already cut its batches while SQLite commits and checkpoints (C code
+        that leaves them the second core).  A writer thread for SQLite was
+        measured too: on 2 shared cores it was slower (GIL hand-offs), so
+        the writes stay on the caller's thread.
 
         Why several batches share a transaction: each commit writes every
         page it touched to the WAL (and checkpoints), and the summary
         tables take one upsert per distinct key per commit; at 2,000
         messages a commit, commits and summary upkeep were a third of the
-        import.  As the store grows, a commit rewrites more index pages (the
-        keys of most indexes arrive in random order), so larger transactions
-        keep long imports fast: a 100,000-message import ran at ~9.5-11.8k
-        messages/s with 10,000 per transaction and ~12.6-14.8k with 50,000.
-        The price: a failure rolls back up to `transaction_size` messages,
-        and other writers wait for the lock up to a few seconds.
-        A transaction's messages are read from `messages` before it
-        begins, so the write lock is never held while the caller's iterator
-        runs (a slow producer, or one that itself writes to the store).
+        import.  As the store grows, a commit rewrites more index pages, so
+        larger transactions keep long imports fast: a 100,000-message import
+        ran at ~9.5-11.8k messages/s with 10,000 per transaction and
+        ~12.6-14.8k with 50,000.  The price: a failure rolls back up to
+        `transaction_size` messages, and other writers wait for the lock up
+        to a few seconds.
+
+        The caller's iterator never runs while a transaction is open (a slow
+        producer, or one that itself writes to the store, never meets the
+        lock): the next transaction's messages are read before this one is
+        written, so up to two transactions' messages are held at once.  If
+        the iterator fails, what was read before is written and committed,
+        then the error is raised.
         """
         stats = UpsertStats()
         source = iter(messages)
-        while chunk := list(itertools.islice(source, self.transaction_size)):
-            # Not while the caller's iterator runs (it may make garbage cycles).
+        ready: list[_Prepared] = []
+        try:
+            chunk = list(itertools.islice(source, self.transaction_size))
+            # Paused only in here: the caller's iterator may make garbage cycles.
             with cycle_collection_paused():
-                self._upsert_transaction(chunk, stats)
+                ready = self._prepare_transaction(chunk, stats)
+            while chunk:
+                try:
+                    chunk = list(itertools.islice(source, self.transaction_size))
+                except BaseException:
+                    with cycle_collection_paused():
+                        txn = self._write_transaction(ready, stats)
+                        if txn is not None:
+                            self._end_transaction(txn, commit=True)
+                    raise
+                written, ready = ready, []
+                with cycle_collection_paused():
+                    try:
+                        txn = self._write_transaction(written, stats)
+                        try:
+                            ready = self._prepare_transaction(chunk, stats)
+                        finally:
+                            if txn is not None:
+                                self._end_transaction(txn, commit=True)
+                    finally:
+                        _discard(written)
+        finally:
+            _discard(ready)
         if stats.inserted >= _ANALYZE_AFTER:
             self._analyze()
         return stats
 
-    def _upsert_transaction(self, messages: list[Message], stats: UpsertStats) -> None:
-        """Write `messages` in one transaction (begun at the first batch with work)."""
-        txn: _Transaction | None = None
+    def _prepare_transaction(self, messages: list[Message], stats: UpsertStats) -> list[_Prepared]:
+        """Validate `messages`, put them in posting order and prepare them in batches."""
+        ordered = _in_posted_order(_valid(messages, stats))
         batches: list[_Prepared] = []
-        messages = _in_posted_order(_valid(messages, stats))
         try:
-            step = self._step(len(messages))
-            for start in range(0, len(messages), step):
-                batches.append(self._prepare(messages[start : start + step]))
+            step = self._step(len(ordered))
+            for start in range(0, len(ordered), step):
+                batches.append(self._prepare(ordered[start : start + step]))
+        except BaseException:
+            _discard(batches)
+            raise
+        return batches
+
+    def _write_transaction(
+        self, batches: list[_Prepared], stats: UpsertStats
+    ) -> _Transaction | None:
+        """Write prepared batches in one transaction, left open for the caller to commit.
+
+        None when no batch had anything to write; rolled back on failure.
+        """
+        txn: _Transaction | None = None
+        try:
             for prepared in batches:
                 txn = self._write_prepared(txn, prepared, stats)
-            if txn is not None:
-                self._end_transaction(txn, commit=True)
-        finally:
+        except BaseException:
             if txn is not None:
                 self._end_transaction(txn, commit=False)  # no-op when it ended
-            for prepared in batches:
-                prepared.indexer.discard()
+            raise
+        return txn
 
     def _step(self, n: int) -> int:
         """Messages per preparation batch of an `n`-message transaction.
@@ -425,7 +473,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         stats = UpsertStats()
         # Last one wins inside a batch, like sequential upserts would.
         unique: dict[str, Message] = {}
-        for msg in batch:  # validated by _upsert_transaction
+        for msg in batch:  # validated by _prepare_transaction
             if msg.id in unique:
                 # A repeat inside one batch counts as sequential upserts would.
                 earlier = unique[msg.id]

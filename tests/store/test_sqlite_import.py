@@ -298,3 +298,21 @@ def test_posting_order_keeps_the_last_copy_of_an_id_and_the_failures_in_order(tm
         assert store.check_summaries() == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_next_transaction_prepared_before_a_commit_sees_its_rows(tmp_path, workers):
+    """Transaction 2 is prepared while transaction 1 is still open: the messages
+    transaction 1 inserts are updates in transaction 2, not new rows."""
+    store = SQLiteStore(
+        tmp_path / "t.db", batch_size=10, transaction_size=30, index_workers=workers
+    )
+    try:
+        stream = letters(30) + letters(30, topic="交通运输") + letters(10, start=30)
+        n = commits_during(store, lambda: store.upsert_many(iter(stream)))
+        assert n == 3
+        assert store.count() == 40 and store.check_summaries() == []
+        assert store.facets(["topic"])["topic"] == [("交通运输", 30), ("城乡建设", 10)]
+        assert store.search("供暖", per_page=1).total == 40
+    finally:
+        store.close()
