@@ -150,12 +150,13 @@ def heldout_by_sample(
 
 #: Held-out subsets reported beside the whole held-out part (see heldout_by_sample):
 #: the letters not picked by keyword, the random samples alone, and the letters
-#: of the first two labelling rounds (the held-out part before round 3, for
-#: comparison with the figures reported then).
+#: of the first two and of the first three labelling rounds (the held-out parts
+#: before rounds 3 and 4, for comparison with the figures reported then).
 HELDOUT_PARTS = {
-    "not_keyword": ("initial", "random", "random3"),
-    "random": ("random", "random3"),
+    "not_keyword": ("initial", "random", "random3", "random4"),
+    "random": ("random", "random3", "random4"),
     "rounds_1_2": ("initial", "keyword", "random"),
+    "rounds_1_3": ("initial", "keyword", "random", "keyword3", "random3"),
 }
 
 

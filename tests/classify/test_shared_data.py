@@ -31,7 +31,15 @@ def test_urgency_sampling_file_covers_every_label():
 
     labels = read_table("classify/labels/urgency_labels.csv")
     sampling = read_table("classify/labels/urgency_sampling.csv")
-    assert set(sampling["sample"]) <= {"initial", "keyword", "random", "keyword3", "random3"}
+    assert set(sampling["sample"]) <= {
+        "initial",
+        "keyword",
+        "random",
+        "keyword3",
+        "random3",
+        "keyword4",
+        "random4",
+    }
     assert not sampling.duplicated(["source_file", "id"]).any()
     keys = set(zip(labels["source_file"], labels["id"], strict=True))
     assert set(zip(sampling["source_file"], sampling["id"], strict=True)) == keys
