@@ -242,7 +242,7 @@ def _char_keys_sorted(
     lo, hi = char_ngrams
     if not len(cp) or hi < max(lo, 1):
         return np.zeros(0, kd)
-    keep = _word_chars()[np.minimum(cp, _WORD_TABLE_SIZE - 1)] if drop_nonword else cp != _SPACE
+    keep = _word_chars().take(np.minimum(cp, _WORD_TABLE_SIZE - 1)) if drop_nonword else cp != _SPACE
     ch = cp[keep].astype(np.uint64)
     ch += _U64(1)
     is_sep = ch == _U64(_DOC_SEP + 1)  # separators are kept (word-table entry / not a space)
@@ -274,7 +274,7 @@ def _char_keys_sorted(
         np.bitwise_or(rowkey[:mm], col, out=out[:mm, j])
         np.logical_not(bad, out=ok[:mm, j])
         if useful is not None:
-            ok[:mm, j] &= useful[col]
+            ok[:mm, j] &= useful.take(col)  # take: ~1/3 faster than fancy indexing
     flat = out[ok]  # row-major: position order, so rows ascend
     if len(flat) > _CHAR_SORT_BLOCK:
         # Block edges at row starts, about _CHAR_SORT_BLOCK keys apart.

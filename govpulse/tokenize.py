@@ -116,7 +116,6 @@ def normalise(text: str) -> str:
     except UnicodeEncodeError:  # lone surrogates (broken \ud800 escapes) cannot reach jieba
         text = text.encode("utf-8", "replace").decode("utf-8")
         data = text.encode("utf-8")
-    original = text
     if not unicodedata.is_normalized("NFKC", text):
         for wide, narrow in _COMMON_NFKC:
             text = text.replace(wide, narrow)
@@ -133,7 +132,11 @@ def normalise(text: str) -> str:
         text = _MENTION_RE.sub(" ", text)
     if "[" in text:
         text = _WEIBO_EMOTICON_RE.sub(" ", text)
-    if _may_have_emoji(data if text is original else text.encode("utf-8")):
+    # The original bytes decide: no character outside `_EMOJI_RE`'s class has
+    # one inside it in its NFKD, and none of its characters has a canonical
+    # decomposition (checked over all code points by a test), so NFKC, the
+    # character table and the removals above cannot bring one in.
+    if _may_have_emoji(data):
         text = _EMOJI_RE.sub(" ", text)
     return " ".join(text.split())
 

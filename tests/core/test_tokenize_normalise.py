@@ -109,3 +109,23 @@ def test_index_text_cuts_joined_fields_like_each_field_alone():
     for a in TRICKY:
         for b in TRICKY:
             assert T.index_text(a, b) == _index_text_field_by_field(a, b), (a, b)
+
+
+def test_normalisation_cannot_bring_in_an_emoji_class_character():
+    """Why `normalise` may test the original bytes for emoji: NFKC of text without an
+    emoji-class character has none (no other character decomposes to one, none of
+    them is a canonical composite), and the traditional-character table maps CJK to CJK."""
+    import sys
+
+    emoji = T._EMOJI_RE.match
+    for code in range(sys.maxunicode + 1):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        ch = chr(code)
+        if emoji(ch):
+            decomposition = unicodedata.decomposition(ch)
+            assert not decomposition or decomposition.startswith("<"), hex(code)
+        elif unicodedata.decomposition(ch):
+            assert not T._EMOJI_RE.search(unicodedata.normalize("NFKD", ch)), hex(code)
+    _, table = T._t2s()
+    assert not any(T._EMOJI_RE.search(v) for v in table.values())
