@@ -242,7 +242,9 @@ def _char_keys_sorted(
     lo, hi = char_ngrams
     if not len(cp) or hi < max(lo, 1):
         return np.zeros(0, kd)
-    keep = _word_chars().take(np.minimum(cp, _WORD_TABLE_SIZE - 1)) if drop_nonword else cp != _SPACE
+    keep = (
+        _word_chars().take(np.minimum(cp, _WORD_TABLE_SIZE - 1)) if drop_nonword else cp != _SPACE
+    )
     ch = cp[keep].astype(np.uint64)
     ch += _U64(1)
     is_sep = ch == _U64(_DOC_SEP + 1)  # separators are kept (word-table entry / not a space)
