@@ -174,6 +174,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             path,
             busy_timeout_ms=int(settings.get("store.sqlite_busy_timeout_ms", 30000)),
             batch_size=int(settings.get("store.batch_size", 2000)),
+            transaction_size=int(settings.get("store.transaction_size", 50_000)),
             index_workers=int(settings.get("store.index_workers", 1)),
             search_total_cap=int(settings.get("store.search_total_cap", 10_000)),
         )

@@ -316,3 +316,20 @@ def test_the_next_transaction_prepared_before_a_commit_sees_its_rows(tmp_path, w
         assert store.search("供暖", per_page=1).total == 40
     finally:
         store.close()
+
+
+def test_transaction_size_and_batch_size_come_from_the_settings(tmp_path):
+    """`store.transaction_size` reaches the store built from a URL and bounds each commit."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    store = SQLiteStore.from_url(url, {"store.transaction_size": 25, "store.batch_size": 10})
+    try:
+        assert (store.transaction_size, store.batch_size) == (25, 10)
+        assert commits_during(store, lambda: store.upsert_many(letters(60))) == 3  # 25 + 25 + 10
+        assert store.count() == 60 and store.check_summaries() == []
+    finally:
+        store.close()
+    default = SQLiteStore.from_url(url, {})
+    try:
+        assert default.transaction_size == 50_000
+    finally:
+        default.close()
