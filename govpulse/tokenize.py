@@ -80,7 +80,7 @@ def _nfkc_fold() -> tuple[re.Pattern[str], dict[str, str]]:
 #: replaces them with ``str.replace`` first: the NFKC of a text is the NFKC
 #: of the text with any characters replaced by their own NFKC forms, so the
 #: result is the same, but the regex fold of `_nfkc` (a Python call per
-#: match) then rarely runs: a letter's normalisation ~9 -> ~4 us.
+#: match) then rarely runs (the store's `index_text` 25 -> 22-23 us a message).
 _COMMON_NFKC = tuple(
     (wide, unicodedata.normalize("NFKC", wide)) for wide in "，！？：（）；\u3000\xa0…"
 )
