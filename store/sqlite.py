@@ -333,14 +333,11 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
             with cycle_collection_paused():
                 ready = self._prepare_transaction(chunk, stats)
             while chunk:
+                failed: BaseException | None = None
                 try:
                     chunk = list(itertools.islice(source, self.transaction_size))
-                except BaseException:
-                    with cycle_collection_paused():
-                        txn = self._write_transaction(ready, stats)
-                        if txn is not None:
-                            self._end_transaction(txn, commit=True)
-                    raise
+                except BaseException as exc:  # write what was read before, then raise
+                    failed, chunk = exc, []
                 written, ready = ready, []
                 with cycle_collection_paused():
                     try:
@@ -352,6 +349,8 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                                 self._end_transaction(txn, commit=True)
                     finally:
                         _discard(written)
+                if failed is not None:
+                    raise failed
         finally:
             _discard(ready)
         if stats.inserted >= _ANALYZE_AFTER:
