@@ -33,7 +33,7 @@ model's own ``predict_proba``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,7 +50,14 @@ from sklearn.utils.extmath import softmax
 
 from classify.features import LogCountScaler
 from classify.forward import ForwardCalibratedClassifier, _logit
-from classify.hashing import HashedNgrams, HashedTfidf
+from classify.hashing import (
+    ColumnUnion,
+    HashedNgrams,
+    HashedTfidf,
+    SharedCount,
+    params_key,
+    shared_count,
+)
 from classify.topic_head import HeadTfidf
 
 try:  # private: another scikit-learn may lack it, and then nothing calibrated is compiled
@@ -58,7 +65,7 @@ try:  # private: another scikit-learn may lack it, and then nothing calibrated i
 except ImportError:  # pragma: no cover - depends on the installed scikit-learn
     _SigmoidCalibration = None
 
-__all__ = ["Scorer", "compile_model"]
+__all__ = ["FusedTfidf", "Scorer", "compile_model", "compile_models"]
 
 #: Input of a compiled step: the prepared texts and the metadata columns by name.
 Inputs = tuple[Sequence[str], Mapping[str, Sequence[Any]]]
@@ -74,15 +81,16 @@ class _Unsupported(Exception):
     """A part of the model this module does not reproduce exactly."""
 
 
-def compile_model(model: Any) -> Scorer | None:
+def compile_model(model: Any, fused: FusedTfidf | None = None) -> Scorer | None:
     """A function giving ``model.predict_proba``'s result without the wrappers, or None.
 
     Text models (topic, urgency) read the texts alone; the rumour model also
     reads ``meta[name]`` for its metadata columns.  None means "use the
-    model itself".
+    model itself".  With ``fused`` (:func:`compile_models`) its hashed
+    TF-IDF -> linear layers are scored with other models' in one product.
     """
     try:
-        proba = _classifier(model, text_input=True)
+        proba = _classifier(model, text_input=True, fused=fused)
     except (_Unsupported, AttributeError, TypeError):  # also internals of another version
         return None
 
@@ -112,26 +120,34 @@ def _steps(pipe: Pipeline) -> list[Any]:
 # -- classifiers: inputs -> probabilities -----------------------------------------
 
 
-def _classifier(model: Any, text_input: bool) -> Features:
+def _classifier(model: Any, text_input: bool, fused: FusedTfidf | None = None) -> Features:
     if type(model) is ForwardCalibratedClassifier:
-        return _forward(model, text_input)
+        return _forward(model, text_input, fused)
     if type(model) is Pipeline:
         steps = _steps(model)
         if len(steps) == 1:
-            return _classifier(steps[0], text_input)
+            return _classifier(steps[0], text_input, fused)
         _require(len(steps) == 2)
+        if fused is not None:
+            try:
+                blocks = _blocks(steps[0], text_input)
+                return _on_matrix(steps[1], fused.decision(blocks))
+            except _Unsupported:  # not TF-IDF blocks under a linear layer: as below
+                pass
         features = _features(steps[0], text_input)
         head = _on_matrix(steps[1])
         return lambda x: head(features(x))
     if type(model) is StackingClassifier:
-        return _stacking(model, text_input)
+        return _stacking(model, text_input, fused)
     raise _Unsupported
 
 
-def _forward(model: ForwardCalibratedClassifier, text_input: bool) -> Features:
+def _forward(
+    model: ForwardCalibratedClassifier, text_input: bool, fused: FusedTfidf | None
+) -> Features:
     """``ForwardCalibratedClassifier.predict_proba``: the Platt map on the inner probability."""
     _require(hasattr(model, "estimator_") and len(model.classes_) == 2)
-    inner = _classifier(model.estimator_, text_input)
+    inner = _classifier(model.estimator_, text_input, fused)
     a, b = model.a_, model.b_
 
     def proba(x: Inputs) -> np.ndarray:
@@ -143,7 +159,7 @@ def _forward(model: ForwardCalibratedClassifier, text_input: bool) -> Features:
     return proba
 
 
-def _stacking(model: StackingClassifier, text_input: bool) -> Features:
+def _stacking(model: StackingClassifier, text_input: bool, fused: FusedTfidf | None) -> Features:
     """``StackingClassifier.predict_proba`` for a binary stack of probability estimators."""
     _require(
         hasattr(model, "estimators_")
@@ -153,7 +169,7 @@ def _stacking(model: StackingClassifier, text_input: bool) -> Features:
         and all(m == "predict_proba" for m in model.stack_method_)
         and all(not isinstance(e, str) for e in model.estimators_)
     )
-    first = [_classifier(e, text_input) for e in model.estimators_]
+    first = [_classifier(e, text_input, fused) for e in model.estimators_]
     final = model.final_estimator_
     _require(type(final) in (LogisticRegression, HistGradientBoostingClassifier))
 
@@ -165,10 +181,19 @@ def _stacking(model: StackingClassifier, text_input: bool) -> Features:
     return proba
 
 
-def _on_matrix(clf: Any) -> Callable[[Any], np.ndarray]:
-    """The final step of a pipeline: feature matrix -> probabilities."""
+#: Builds a linear classifier's decision function: its input -> decision values.
+DecisionOf = Callable[[Any], Callable[[Any], np.ndarray]]
+
+
+def _on_matrix(clf: Any, decision_of: DecisionOf | None = None) -> Callable[[Any], np.ndarray]:
+    """The final step of a pipeline: feature matrix -> probabilities.
+
+    ``decision_of`` (default :func:`_linear`, reading the feature matrix)
+    gives the linear layers' decision functions; :meth:`FusedTfidf.decision`
+    gives ones that read the pipeline's inputs instead.
+    """
     if type(clf) is LogisticRegression:
-        decision = _linear(clf)
+        decision = (decision_of or _linear)(clf)
         if len(clf.classes_) <= 2:
 
             def binary(X: Any) -> np.ndarray:
@@ -180,9 +205,9 @@ def _on_matrix(clf: Any) -> Callable[[Any], np.ndarray]:
             return binary
         return lambda X: softmax(decision(X), copy=False)
     if type(clf) is CalibratedClassifierCV:
-        return _calibrated(clf)
+        return _calibrated(clf, decision_of or _linear)
     if type(clf) is HistGradientBoostingClassifier:
-        _require(hasattr(clf, "_predictors"))
+        _require(decision_of is None and hasattr(clf, "_predictors"))
         return clf.predict_proba
     raise _Unsupported
 
@@ -205,7 +230,9 @@ def _linear(clf: Any) -> Callable[[Any], np.ndarray]:
     return decision
 
 
-def _calibrated(model: CalibratedClassifierCV) -> Callable[[Any], np.ndarray]:
+def _calibrated(
+    model: CalibratedClassifierCV, decision_of: DecisionOf
+) -> Callable[[Any], np.ndarray]:
     """``CalibratedClassifierCV.predict_proba`` with sigmoid calibrators over linear SVMs
     or logistic regressions (their decision function, as ``_get_response_values``)."""
     _require(hasattr(model, "calibrated_classifiers_"))
@@ -217,16 +244,20 @@ def _calibrated(model: CalibratedClassifierCV) -> Callable[[Any], np.ndarray]:
         classes = np.asarray(cal.classes)
         positions = LabelEncoder().fit(classes).transform(cal.estimator.classes_)
         _require(np.array_equal(classes, model.classes_))
-        members.append((_linear(cal.estimator), positions, cal.calibrators, len(classes)))
+        members.append((decision_of(cal.estimator), positions, cal.calibrators, len(classes)))
     n_members = len(members)
+    _require(n_members > 0)
 
     def proba(X: Any) -> np.ndarray:
-        mean = np.zeros((X.shape[0], len(model.classes_)))
+        mean = None
         for decision, positions, calibrators, n_classes in members:
             pred = decision(X)
             if pred.ndim == 1:
                 pred = pred.reshape(-1, 1)
-            out = np.zeros((X.shape[0], n_classes))
+            n = pred.shape[0]  # X may be the pipeline's inputs (FusedTfidf.decision)
+            if mean is None:
+                mean = np.zeros((n, len(model.classes_)))
+            out = np.zeros((n, n_classes))
             for class_idx, this_pred, c in zip(positions, pred.T, calibrators, strict=False):
                 if n_classes == 2:
                     class_idx += 1
@@ -239,6 +270,7 @@ def _calibrated(model: CalibratedClassifierCV) -> Callable[[Any], np.ndarray]:
                 out = np.divide(out, denominator, out=uniform, where=denominator != 0)
             out[(out > 1.0) & (out <= 1.0 + 1e-5)] = 1.0
             mean += out
+        assert mean is not None  # members is not empty (required above)
         mean /= n_members
         return mean
 
@@ -259,14 +291,7 @@ def _features(step: Any, text_input: bool) -> Features:
 def _text_features(step: Any) -> Features:
     """A step fed the texts: hashed TF-IDF, a FeatureUnion of such steps, a function."""
     if type(step) is Pipeline:
-        steps = _steps(step)
-        _require(
-            len(steps) == 2
-            and type(steps[0]) is HashedNgrams
-            and type(steps[1]) is HashedTfidf
-            and hasattr(steps[1], "columns_")
-        )
-        ngrams, tfidf = steps
+        ngrams, tfidf = _tfidf_steps(step)
         return lambda x: tfidf.transform(ngrams.transform(x[0]))
     if type(step) is FeatureUnion:
         _require(
@@ -289,6 +314,18 @@ def _text_features(step: Any) -> Features:
         _require(hasattr(step, "tfidf_"))
         return lambda x: step.transform(x[0])
     raise _Unsupported
+
+
+def _tfidf_steps(pipe: Pipeline) -> tuple[HashedNgrams, HashedTfidf]:
+    """The two steps of a fitted hashed TF-IDF pipeline (``classify.pipelines.text_features``)."""
+    steps = _steps(pipe)
+    _require(
+        len(steps) == 2
+        and type(steps[0]) is HashedNgrams
+        and type(steps[1]) is HashedTfidf
+        and hasattr(steps[1], "columns_")
+    )
+    return steps[0], steps[1]
 
 
 def _function(step: FunctionTransformer) -> Callable[[Any], Any]:
@@ -347,3 +384,215 @@ def _meta_features(step: Any, cols: list[str]) -> Features:
         return scaler.transform(func(cells))
 
     return transform
+
+
+# -- several models' TF-IDF layers in one product ----------------------------------
+
+
+def compile_models(
+    models: Mapping[str, Any], unions: Mapping[tuple[tuple[str, object], ...], Any] | None = None
+) -> dict[str, Scorer | None]:
+    """:func:`compile_model` for each model, their hashed TF-IDF -> linear layers fused.
+
+    Why: the three shipped models read the batch's one shared n-gram count,
+    each through its own IDF, L2 row normalisation and linear layer: three
+    new sparse matrices a batch (``HashedTfidf.transform``) and three sparse
+    products.  A linear layer over a normalised IDF-weighted row is
+
+        x @ W = (c * idf) @ W / ||c * idf|| = c @ (idf * W) / sqrt(c**2 @ idf**2),
+
+    so one product of the shared count (in the union's column numbering,
+    :class:`classify.hashing.ColumnUnion`) with the models' ``idf * W``
+    stacked side by side, and one of its squares with their ``idf**2``,
+    give every model's TF-IDF block at once (:class:`FusedTfidf`).  The
+    other blocks beside it (the topic model's head block, the urgency cue
+    counts) are multiplied by their own rows of the weights and added.
+    Same probabilities up to the order of float summation (float64 here,
+    float32 in the pipelines): within 1e-6, tested.  Outside a
+    :func:`classify.hashing.shared_batch` of those unions (or for models of
+    other shapes) each model is scored as :func:`compile_model` does.
+    """
+    fused = FusedTfidf(unions or {})
+    return {task: compile_model(model, fused) for task, model in models.items()}
+
+
+class _Block(NamedTuple):
+    """One feature block of a FeatureUnion / ColumnTransformer, as the linear layer reads it."""
+
+    width: int | None  # columns of the block (None: a function's, the rest of the weights)
+    features: Features | None  # inputs -> matrix (None for a hashed TF-IDF block)
+    tfidf: tuple[HashedNgrams, HashedTfidf] | None  # the hashed TF-IDF steps, or None
+
+
+def _blocks(step: Any, text_input: bool) -> list[_Block]:
+    """The feature blocks of a pipeline's feature step, in column order, if it is a
+    FeatureUnion or ColumnTransformer over the texts (anything else: unsupported)."""
+    if type(step) is FeatureUnion:
+        _require(text_input and step.transformer_weights is None)
+        parts = [t for _, t in step.transformer_list]
+        _require(all(not isinstance(t, str) for t in parts))
+    elif type(step) is ColumnTransformer:
+        _require(hasattr(step, "transformers_") and step.transformer_weights is None)
+        parts = []
+        for _name, trans, cols in step.transformers_:
+            if isinstance(trans, str):
+                _require(trans == "drop")
+                continue
+            _require(cols == TEXT_COLUMN)  # metadata blocks: the ordinary path
+            parts.append(trans)
+    else:
+        raise _Unsupported
+    blocks = []
+    for part in parts:
+        if type(part) is Pipeline:
+            ngrams, tfidf = _tfidf_steps(part)
+            blocks.append(_Block(len(tfidf.idf_), None, (ngrams, tfidf)))
+        elif type(part) is HeadTfidf:
+            _require(hasattr(part, "tfidf_"))
+            blocks.append(_Block(len(part.tfidf_.idf_), _text_features(part), None))
+        else:
+            blocks.append(_Block(None, _text_features(part), None))
+    _require(bool(blocks) and sum(b.width is None for b in blocks) <= 1)
+    return blocks
+
+
+def _dot(X: Any, W: np.ndarray) -> np.ndarray:
+    """A block's matrix times its rows of the weights (checked: else the model's own path)."""
+    _require(X.ndim == 2 and X.shape[1] == W.shape[0])
+    if sp.issparse(X):
+        _require(X.format == "csr")
+    out = X @ W
+    return np.asarray(out) if isinstance(out, np.matrix) else out
+
+
+class FusedTfidf:
+    """The hashed TF-IDF -> linear terms of several models, scored in one product a batch.
+
+    Each term is a model's :class:`HashedTfidf` and the rows of its linear
+    weights that read it.  Per HashedNgrams parameter set whose
+    :class:`classify.hashing.ColumnUnion` holds every term's columns, a
+    (union x all terms' outputs) matrix of ``idf * W`` and a (union x terms)
+    matrix of ``idf**2`` are built at the first batch; within a
+    :func:`classify.hashing.shared_batch` the batch's count (its entries'
+    union numbers) is multiplied by both once, and each term divides its
+    columns by its row norms.  Otherwise (no batch, other texts, a term
+    outside the union) a term is computed as the pipeline does.
+    """
+
+    def __init__(self, unions: Mapping[tuple[tuple[str, object], ...], Any]) -> None:
+        self._unions = unions
+        # params key -> the terms (tfidf, weights) of that HashedNgrams parameter set.
+        self._terms: dict[tuple[tuple[str, object], ...], list[tuple[HashedTfidf, np.ndarray]]] = {}
+        # params key -> (number of terms it was built for, idf * W, idf**2, column offsets).
+        self._tables: dict[tuple[tuple[str, object], ...], tuple[int, Any, Any, list[int]]] = {}
+
+    def decision(self, blocks: list[_Block]) -> DecisionOf:
+        """For :func:`_on_matrix`: a linear classifier -> decision values from the inputs."""
+
+        def decision_of(clf: Any) -> Callable[[Any], np.ndarray]:
+            _require(hasattr(clf, "coef_") and clf.coef_.ndim == 2)
+            coef_t = clf.coef_.T
+            known = sum(b.width for b in blocks if b.width is not None)
+            _require(known <= coef_t.shape[0])
+            parts: list[Callable[[Inputs], np.ndarray]] = []
+            start = 0
+            for block in blocks:
+                width = coef_t.shape[0] - known if block.width is None else block.width
+                W = np.ascontiguousarray(coef_t[start : start + width])
+                start += width
+                if block.tfidf is not None:
+                    term = self.term(*block.tfidf, W)
+                    parts.append(lambda x, term=term: term(x[0]))
+                else:
+                    features = block.features
+                    assert features is not None
+                    parts.append(lambda x, f=features, W=W: _dot(f(x), W))
+            _require(start == coef_t.shape[0])
+            intercept = clf.intercept_
+
+            def decision(x: Inputs) -> np.ndarray:
+                scores = parts[0](x)
+                for part in parts[1:]:
+                    scores = scores + part(x)
+                scores = scores + intercept
+                return scores.reshape(-1) if scores.shape[1] == 1 else scores
+
+            return decision
+
+        return decision_of
+
+    def term(
+        self, ngrams: HashedNgrams, tfidf: HashedTfidf, W: np.ndarray
+    ) -> Callable[[Sequence[str]], np.ndarray]:
+        """texts -> ``tfidf.transform(ngrams.transform(texts)) @ W`` (float64)."""
+
+        def plain(texts: Sequence[str]) -> np.ndarray:
+            return _dot(tfidf.transform(ngrams.transform(texts)), W).astype(np.float64)
+
+        params = ngrams.params()
+        key = params_key(params)
+        union = self._unions.get(key)
+        if (
+            not isinstance(union, ColumnUnion)
+            or len(tfidf.columns_) != len(union.mask)
+            or not union.mask[tfidf.columns_ >= 0].all()
+        ):
+            return plain
+        terms = self._terms.setdefault(key, [])
+        index = len(terms)
+        terms.append((tfidf, W))
+
+        def fused(texts: Sequence[str]) -> np.ndarray:
+            shared = shared_count(texts, params)
+            if shared is None or shared.numbers is None or shared.numbers[0] is not union:
+                return plain(texts)
+            hit = shared.memo.get(id(self))
+            if hit is None or hit[0] is not self:
+                hit = shared.memo[id(self)] = (self, {})
+            scored: dict = hit[1]  # type: ignore[assignment]
+            if key not in scored:  # the first term of this parameter set in the batch
+                scored[key] = self._score(key, union, shared)
+            parts, norms, offsets = scored[key]
+            out = parts[:, offsets[index] : offsets[index + 1]]
+            norm = norms[:, index]
+            if shared.rows is not None:
+                out, norm = out[shared.rows], norm[shared.rows]
+            return out / norm[:, None]
+
+        return fused
+
+    def _table(self, key: tuple[tuple[str, object], ...], union: ColumnUnion) -> tuple:
+        """(terms, idf * W stacked, idf**2 stacked, column offsets), built once for the terms."""
+        terms = self._terms[key]
+        table = self._tables.get(key)
+        if table is None or table[0] != len(terms):
+            offsets = [0]
+            for _, W in terms:
+                offsets.append(offsets[-1] + W.shape[1])
+            weights = np.zeros((len(union.cols), offsets[-1]), dtype=np.float64)
+            squares = np.zeros((len(union.cols), len(terms)), dtype=np.float64)
+            for j, (tfidf, W) in enumerate(terms):
+                cols = union.table(tfidf)
+                kept = np.flatnonzero(cols >= 0)
+                idf = tfidf.idf_[cols[kept]].astype(np.float64)
+                weights[kept, offsets[j] : offsets[j + 1]] = idf[:, None] * W[cols[kept]]
+                squares[kept, j] = idf * idf
+            table = self._tables[key] = (len(terms), weights, squares, offsets)
+        return table
+
+    def _score(
+        self, key: tuple[tuple[str, object], ...], union: ColumnUnion, shared: SharedCount
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(count @ idf*W for every term, L2 norm of every term's IDF-weighted rows (1 if 0),
+        each term's first column in the former and one past its last)."""
+        _, weights, squares, offsets = self._table(key, union)
+        X = shared.matrix
+        numbers = shared.numbers[1]  # type: ignore[index]
+        shape = (X.shape[0], len(union.cols))
+        data = X.data.astype(np.float64)
+        parts = sp.csr_matrix((data, numbers, X.indptr), shape=shape) @ weights
+        data *= data
+        norms = sp.csr_matrix((data, numbers, X.indptr), shape=shape) @ squares
+        np.sqrt(norms, out=norms)
+        norms[norms == 0] = 1.0  # no kept column: the block is empty, its product 0
+        return parts, norms, offsets

@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -559,9 +560,22 @@ class _Batch:
         self.done: dict[tuple[tuple[str, object], ...], sp.csr_matrix] = {}
         # id(full count) -> (the count, its column union, union numbers of its entries).
         self.ranked: dict[int, list] = {}
+        # Results other modules compute once per batch (classify.compiled's fused scores).
+        self.memo: dict[int, tuple[object, object]] = {}
 
     def counts(self, texts: list[str], params: dict[str, object]) -> sp.csr_matrix | None:
         """The batch's counts for `texts` (all rows or a subset), or None if not from this batch."""
+        found = self.lookup(texts, params)
+        if found is None:
+            return None
+        full, rows = found
+        return full if rows is None else full[rows]
+
+    def lookup(
+        self, texts: Sequence[str], params: dict[str, object]
+    ) -> tuple[sp.csr_matrix, np.ndarray | None] | None:
+        """The whole batch's count and the rows of `texts` in it (None: all rows, in order),
+        or None if some text is not one of the batch's str objects."""
         get = self.row.get
         rows = [get(id(t)) for t in texts]
         if None in rows:
@@ -579,20 +593,57 @@ class _Batch:
             if union is not None:
                 self.ranked[id(full)] = [full, union, None]
         if len(rows) == len(self.texts) and rows == list(range(len(rows))):
-            return full
-        return full[np.asarray(rows, dtype=np.int64)]
+            return full, None
+        return full, np.asarray(rows, dtype=np.int64)
 
-    def kept_columns(self, tfidf: HashedTfidf, X: sp.csr_matrix) -> np.ndarray | None:
-        """``tfidf.columns_[X.indices]`` through the column union when X is a shared count."""
+    def union_numbers(self, X: sp.csr_matrix) -> tuple[ColumnUnion, np.ndarray] | None:
+        """The column union of a shared count and the union number of each of its entries
+        (looked up once per batch, whoever asks first)."""
         entry = self.ranked.get(id(X))
-        if entry is None or entry[0] is not X or len(tfidf.columns_) != len(entry[1].mask):
+        if entry is None or entry[0] is not X:
             return None
         if entry[2] is None:
             entry[2] = entry[1].rank.take(X.indices)
-        return entry[1].table(tfidf).take(entry[2])
+        return entry[1], entry[2]
+
+    def kept_columns(self, tfidf: HashedTfidf, X: sp.csr_matrix) -> np.ndarray | None:
+        """``tfidf.columns_[X.indices]`` through the column union when X is a shared count."""
+        found = self.union_numbers(X)
+        if found is None or len(tfidf.columns_) != len(found[0].mask):
+            return None
+        union, numbers = found
+        return union.table(tfidf).take(numbers)
 
 
 _BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar("hashed_batch", default=None)
+
+
+class SharedCount(NamedTuple):
+    """What :func:`shared_count` finds: the batch's count and where the asked texts are in it."""
+
+    #: The whole batch's count (union columns only when the tagger gave a ColumnUnion).
+    matrix: sp.csr_matrix
+    #: Rows of the asked texts in ``matrix``; None: all rows, in order.
+    rows: np.ndarray | None
+    #: The column union and the union number of every entry of ``matrix``, or None.
+    numbers: tuple[ColumnUnion, np.ndarray] | None
+    #: Per-batch results of other consumers: id(owner) -> (owner, result).
+    memo: dict[int, tuple[object, object]]
+
+
+def shared_count(texts: Sequence[str], params: dict[str, object]) -> SharedCount | None:
+    """Inside :func:`shared_batch`: the batch's count for ``params`` and the rows of
+    ``texts`` in it, so that a consumer can compute something once for the whole
+    batch (``classify.compiled`` scores the three models' TF-IDF layers in one
+    product); None outside a batch or for texts that are not the batch's."""
+    batch = _BATCH.get()
+    if batch is None:
+        return None
+    found = batch.lookup(texts, params)
+    if found is None:
+        return None
+    full, rows = found
+    return SharedCount(full, rows, batch.union_numbers(full), batch.memo)
 
 
 def params_key(params: dict[str, object]) -> tuple[tuple[str, object], ...]:

@@ -33,7 +33,7 @@ import pandas as pd
 import sklearn
 
 from classify import cues
-from classify.compiled import Scorer, compile_model
+from classify.compiled import Scorer, compile_models
 from classify.decide import adjust_rumour, decide_urgency
 from classify.hashing import ColumnUnion, shared_batch, useful_columns
 from classify.modelio import ModelUnavailable, load_model, model_path
@@ -108,11 +108,10 @@ class Tagger:
         }
         # The text form each model was trained on; each form is prepared once per message.
         self._forms = {task: input_form(model) for task, model in self.models.items()}
-        # The same probabilities without scikit-learn's wrappers (classify.compiled);
+        # The same probabilities without scikit-learn's wrappers (classify.compiled),
+        # the three TF-IDF -> linear layers in one product per batch (compile_models);
         # None for a model of a shape it does not know: its predict_proba is used.
-        self._compiled: dict[str, Scorer | None] = {
-            task: compile_model(model) for task, model in self.models.items()
-        }
+        self._compiled: dict[str, Scorer | None] = compile_models(self.models, self._useful)
 
     # -- loading -----------------------------------------------------------
     @classmethod

@@ -189,3 +189,64 @@ def test_input_it_was_not_built_for_falls_back_at_call_time(fixtures_dir):
     scorer = compile_model(model)
     assert scorer is not None
     assert np.array_equal(scorer(texts, {}), model.predict_proba(texts))
+
+
+def _fused_scores(tagger: Tagger, texts: list[str], meta: dict, rows: list[int]) -> dict:
+    """The tagger's fused scorers inside a shared batch (rumour: a subset of the rows)."""
+    sub = [texts[i] for i in rows]
+    sub_meta = {k: [v[i] for i in rows] for k, v in meta.items()}
+    with shared_batch(texts, tagger._useful):
+        return {
+            "topic": tagger._compiled["topic"](texts, {}),  # type: ignore[misc]
+            "urgency": tagger._compiled["urgency"](texts, {}),  # type: ignore[misc]
+            "rumour": tagger._compiled["rumour"](sub, sub_meta),  # type: ignore[misc]
+        }
+
+
+@pytest.mark.parametrize("shipped", [True, False])
+def test_fused_tfidf_layers_equal_each_pipeline(shipped, tiny_model_dir, fixtures_dir):
+    """The three TF-IDF -> linear layers scored in one product (compile_models) give each
+    pipeline's predict_proba within 1e-6 (only the order of float summation differs),
+    the same most likely class, inside the batch and outside it."""
+    tagger = Tagger.load_default() if shipped else Tagger.load(tiny_model_dir)
+    texts = _texts(fixtures_dir)
+    meta = _meta(len(texts))
+    rows = list(range(0, len(texts), 3))
+    models = tagger.models
+    ref = {t: models[t].predict_proba(texts) for t in ("topic", "urgency")}
+    frame = pd.DataFrame({"tokens": texts, **meta}).iloc[rows].reset_index(drop=True)
+    ref["rumour"] = models["rumour"].predict_proba(frame)
+    got = _fused_scores(tagger, texts, meta, rows)
+    for task in ref:
+        assert got[task].shape == ref[task].shape
+        np.testing.assert_allclose(got[task], ref[task], rtol=0, atol=1e-6, err_msg=task)
+        assert np.array_equal(got[task].argmax(axis=1), ref[task].argmax(axis=1)), task
+    # Outside a batch every term is computed as its pipeline does.
+    alone = tagger._compiled["urgency"](texts, {})  # type: ignore[misc]
+    np.testing.assert_allclose(alone, ref["urgency"], rtol=0, atol=1e-6)
+
+
+def test_fused_scoring_runs_one_product_per_batch(fixtures_dir, monkeypatch):
+    """Inside the tagger no model builds its own TF-IDF matrix: the fused product serves all."""
+    from classify.compiled import FusedTfidf
+    from classify.hashing import HashedTfidf
+
+    tagger = Tagger.load_default()
+    texts = _texts(fixtures_dir)
+    calls = {"score": 0, "tfidf": 0}
+    score, transform = FusedTfidf._score, HashedTfidf.transform
+
+    def counted_score(self, *a, **k):
+        calls["score"] += 1
+        return score(self, *a, **k)
+
+    def counted_transform(self, X):
+        calls["tfidf"] += 1
+        return transform(self, X)
+
+    monkeypatch.setattr(FusedTfidf, "_score", counted_score)
+    monkeypatch.setattr(HashedTfidf, "transform", counted_transform)
+    rows = [{"title": "", "body": t, "rumour": True} for t in texts]
+    tagger.tag_rows(rows)
+    assert calls["score"] == 1
+    assert calls["tfidf"] == 1  # the topic model's head block (its own small count)
