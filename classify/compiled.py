@@ -208,8 +208,75 @@ def _on_matrix(clf: Any, decision_of: DecisionOf | None = None) -> Callable[[Any
         return _calibrated(clf, decision_of or _linear)
     if type(clf) is HistGradientBoostingClassifier:
         _require(decision_of is None and hasattr(clf, "_predictors"))
-        return clf.predict_proba
+        return _boosted_trees(clf)
     raise _Unsupported
+
+
+def _boosted_trees(clf: HistGradientBoostingClassifier) -> Callable[[Any], np.ndarray]:
+    """``predict_proba`` of a binary gradient-boosting model on numeric features: every
+    tree walked at once.
+
+    Why: scikit-learn calls each tree's predictor on the batch in turn (100
+    calls of the rumour model's metadata half, each with its own checks and
+    thread set-up: ~5 us a letter).  Here the trees' nodes are stacked into
+    one table (a leaf points to itself), all (row, tree) positions step down
+    together, one level at a time, with the same comparisons (``x <=
+    threshold`` goes left, NaN goes where the node says), and the leaf values
+    are added in tree order after the baseline, as ``_raw_predict`` adds
+    them: the same raw scores to the last bit, then the model's own link.
+    """
+    _require(
+        clf.n_trees_per_iteration_ == 1
+        and getattr(clf, "_preprocessor", None) is None
+        and (clf.is_categorical_ is None or not np.any(clf.is_categorical_))
+        and clf._baseline_prediction.shape == (1, 1)
+        and all(len(it) == 1 for it in clf._predictors)
+    )
+    trees = [it[0].nodes for it in clf._predictors]
+    _require(all(not t["is_categorical"].any() for t in trees))
+    sizes = [len(t) for t in trees]
+    starts = np.cumsum([0, *sizes])
+    nodes = np.concatenate(trees)
+    leaf = nodes["is_leaf"].astype(bool)
+    own = np.arange(len(nodes))
+    base = np.repeat(starts[:-1], sizes)
+    # child[2 i] / child[2 i + 1]: where node i sends a row going left / right.
+    child = np.empty(2 * len(nodes), dtype=np.intp)
+    child[0::2] = np.where(leaf, own, nodes["left"].astype(np.intp) + base)
+    child[1::2] = np.where(leaf, own, nodes["right"].astype(np.intp) + base)
+    feature = np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp)
+    threshold = np.where(leaf, np.inf, nodes["num_threshold"])
+    nan_right = ~nodes["missing_go_to_left"].astype(bool)
+    value = nodes["value"].astype(np.float64)
+    depth = int(nodes["depth"].max())
+    roots = starts[:-1].astype(np.intp)
+    n_features = int(clf.n_features_in_)
+    baseline = float(clf._baseline_prediction[0, 0])
+    link = clf._loss.predict_proba
+
+    def proba(X: Any) -> np.ndarray:
+        _require(
+            isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == n_features
+        )  # else the model's own checks and messages
+        n = X.shape[0]
+        flat = np.ascontiguousarray(X, dtype=np.float64).ravel()
+        row = (np.arange(n, dtype=np.intp) * n_features)[:, None]
+        node = np.repeat(roots[None, :], n, axis=0)
+        for _ in range(depth):
+            x = flat.take(row + feature.take(node))
+            right = x > threshold.take(node)  # not (x <= threshold); NaN: below
+            nan = np.isnan(x)
+            if nan.any():
+                right = np.where(nan, nan_right.take(node), right)
+            node = child.take(2 * node + right)
+        leaves = np.empty((n, len(trees) + 1))
+        leaves[:, 0] = baseline
+        value.take(node, out=leaves[:, 1:])
+        # Sequential sums (add.accumulate), as _raw_predict adds one tree at a time.
+        raw = np.add.accumulate(leaves, axis=1)[:, -1:]
+        return link(np.asfortranarray(raw))
+
+    return proba
 
 
 def _linear(clf: Any) -> Callable[[Any], np.ndarray]:

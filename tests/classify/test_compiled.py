@@ -250,3 +250,22 @@ def test_fused_scoring_runs_one_product_per_batch(fixtures_dir, monkeypatch):
     tagger.tag_rows(rows)
     assert calls["score"] == 1
     assert calls["tfidf"] == 1  # the topic model's head block (its own small count)
+
+
+def test_boosted_trees_walked_at_once_equal_predict_proba():
+    """All trees stepped down together give scikit-learn's probabilities to the last bit,
+    missing values (NaN, sent where each node learnt) and deep trees included."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from classify.compiled import _boosted_trees
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 5))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(scale=0.5, size=600) > 0).astype(int)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    for depth in (3, None):
+        model = HistGradientBoostingClassifier(max_iter=30, max_depth=depth, random_state=0)
+        model.fit(X, y)
+        test = rng.normal(size=(300, 5))
+        test[rng.random(test.shape) < 0.1] = np.nan
+        assert np.array_equal(_boosted_trees(model)(test), model.predict_proba(test))
