@@ -301,9 +301,8 @@ def test_posting_order_keeps_the_last_copy_of_an_id_and_the_failures_in_order(tm
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_the_next_transaction_prepared_before_a_commit_sees_its_rows(tmp_path, workers):
-    """Transaction 2 is prepared while transaction 1 is still open: the messages
-    transaction 1 inserts are updates in transaction 2, not new rows."""
+def test_the_next_transaction_sees_the_rows_of_the_one_before(tmp_path, workers):
+    """The messages transaction 1 inserts are updates in transaction 2, not new rows."""
     store = SQLiteStore(
         tmp_path / "t.db", batch_size=10, transaction_size=30, index_workers=workers
     )
@@ -333,3 +332,79 @@ def test_transaction_size_and_batch_size_come_from_the_settings(tmp_path):
         assert default.transaction_size == 50_000
     finally:
         default.close()
+
+
+@pytest.mark.parametrize("other_store", [False, True])
+def test_ids_stored_between_preparing_and_writing_are_updates(tmp_path, other_store):
+    """A producer that stores messages itself, through this store or another
+    connection, while the store holds a prepared transaction: those ids are
+    found again when the transaction is written (updates, no duplicate rows)."""
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=20)
+    writer = SQLiteStore(tmp_path / "t.db") if other_store else store
+
+    def feed() -> Iterator[Message]:
+        yield from letters(20)  # transaction 1, prepared before the producer goes on
+        writer.upsert_many(letters(5, topic="交通运输"))  # 5 of transaction 1's ids
+        yield from letters(10, start=20)
+
+    try:
+        stats = store.upsert_many(feed())
+        assert store.count() == 30 and store.check_summaries() == []
+        assert (stats.inserted, stats.updated) == (25, 5)
+        assert store.facets(["topic"])["topic"] == [("城乡建设", 30)]  # the last copy wins
+    finally:
+        if other_store:
+            writer.close()
+        store.close()
+
+
+def test_bulk_writes_checkpoint_the_wal_and_keep_it_small(tmp_path):
+    """Every transaction is checkpointed (by the store's checkpoint thread), so the WAL
+    is reused from its start instead of growing with each transaction."""
+    path = tmp_path / "t.db"
+    one = SQLiteStore(tmp_path / "one.db", batch_size=100, transaction_size=400)
+    store = SQLiteStore(path, batch_size=100, transaction_size=400)
+    try:
+        one.upsert_many(letters(400))
+        store.upsert_many(letters(2000))
+        conn = store._conn()
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # restored
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and frames == copied
+        one_wal = os.path.getsize(f"{tmp_path / 'one.db'}-wal")
+        # Five transactions; a WAL never started over would hold all of them.
+        assert os.path.getsize(f"{path}-wal") < 2.5 * one_wal
+        assert store.count() == 2000 and store.check_summaries() == []
+    finally:
+        one.close()
+        store.close()
+
+
+def test_what_a_bulk_write_freezes_is_unfrozen_and_others_freezes_are_kept(tmp_path):
+    """Rows kept alive between transactions are frozen for the collector only during
+    the call; a freeze made by someone else before (a pre-fork server) is left alone."""
+    import gc
+
+    store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=20)
+    counts: list[int] = []
+
+    def feed() -> Iterator[Message]:
+        for msg in letters(50):
+            counts.append(gc.get_freeze_count())
+            yield msg
+
+    try:
+        assert gc.get_freeze_count() == 0
+        store.upsert_many(feed())
+        assert max(counts) > 0  # the prepared transaction was frozen while the feed ran
+        assert gc.get_freeze_count() == 0
+        gc.freeze()
+        try:
+            frozen = gc.get_freeze_count()
+            store.upsert_many(letters(50, start=50))
+            assert gc.get_freeze_count() == frozen
+        finally:
+            gc.unfreeze()
+        assert store.count() == 100
+    finally:
+        store.close()
