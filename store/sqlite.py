@@ -59,7 +59,7 @@ from store.sqlite_rows import (
 )
 from store.sqlite_schema import LATEST_VERSION, MIGRATIONS, POPULATE
 from store.sqlite_search import SearchQueries
-from store.sqlite_workers import RowIndexer, StageDir, copy_staged
+from store.sqlite_workers import RowIndexer, StageDir, copy_staged, run_in_thread
 
 
 @dataclass(slots=True)
@@ -289,6 +289,10 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         return self._read("SELECT MAX(version) FROM schema_version")[0][0]
 
     def close(self) -> None:
+        if self._checkpoint_thread is not None:
+            # First: a checkpoint still running uses a connection closed below.
+            self._checkpoint_thread.shutdown()
+            self._checkpoint_thread = None
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             # SQLite's advice: let it refresh statistics that drifted, cheaply.
@@ -301,9 +305,6 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                     conn.close()
             self._all_conns.clear()
         self._local = threading.local()
-        if self._checkpoint_thread is not None:
-            self._checkpoint_thread.shutdown()
-            self._checkpoint_thread = None
         self._stage.close()
 
     # -- writing ---------------------------------------------------------
@@ -386,7 +387,10 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         transaction starts once both are done.  Waiting for the checkpoint
         keeps the WAL from growing: SQLite starts it over only when a new
         write transaction finds every frame copied back.  The writing
-        connection's own automatic checkpoints are off meanwhile.
+        connection's own automatic checkpoints are off meanwhile.  The last
+        transaction's checkpoint is not waited for: a checkpoint never
+        blocks readers or a writer, and one still running when the next
+        write starts only delays the WAL's restart by a transaction.
         """
         try:
             txn = self._write_transaction(written, stats)
@@ -394,7 +398,11 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                 self._end_transaction(txn, commit=True)
         finally:
             _discard(written)
-        pending = self._checkpointer().submit(self._checkpoint) if txn is not None else None
+        pending = run_in_thread(self._checkpointer(), self._checkpoint) if txn is not None else None
+        if not chunk:
+            # The last transaction: its checkpoint goes on after the call returns
+            # (the rows are committed and readable; `close` waits for it).
+            return []
         try:
             return self._prepare_transaction(chunk, stats)
         finally:

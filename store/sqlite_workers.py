@@ -29,7 +29,7 @@ import sqlite3
 import tempfile
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -187,10 +187,28 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 _PARALLEL_MIN = 1000  # below this, the process hand-off costs more than it saves
 
 
+#: SQLite work running in threads of this process (the stores' checkpoints).
+_IN_THREADS: set[Future[Any]] = set()
+
+
+def run_in_thread(executor: ThreadPoolExecutor, work: Callable[[], Any]) -> Future[Any]:
+    """Submit SQLite `work` to `executor`, known to `_worker_pool` until it is done."""
+    future = executor.submit(work)
+    _IN_THREADS.add(future)
+    future.add_done_callback(_IN_THREADS.discard)
+    return future
+
+
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """The forked pool of `workers` processes (jieba-rs holds the GIL: threads won't do)."""
+    """The forked pool of `workers` processes (jieba-rs holds the GIL: threads won't do).
+
+    Forked only while no thread of this process runs SQLite code: a child
+    forked while a thread holds one of SQLite's mutexes would wait for it
+    forever when it opens its staging file.
+    """
     pool = _POOLS.get(workers)
     if pool is None:
+        wait(list(_IN_THREADS))
         for old in _POOLS.values():
             old.shutdown(wait=False, cancel_futures=True)
         _POOLS.clear()
