@@ -92,8 +92,29 @@ def quantile_from_counts(pairs: Sequence[tuple[float, int]], q: float) -> float 
 UTC_OFFSET_S = 8 * 3600
 
 
+#: Asia/Shanghai has been UTC+8 without daylight saving since 1992 (and is in
+#: the tz rules for every later year), so from then on a time in `TZ` is its
+#: wall-clock distance from 1970-01-01 08:00 in `TZ`.
+_FIXED_OFFSET_SINCE = datetime(1992, 1, 1, tzinfo=TZ)
+_LOCAL_EPOCH = datetime(1970, 1, 1, 8, tzinfo=TZ)
+_SECOND = timedelta(seconds=1)
+
+
+def epoch_of(dt: datetime) -> int:
+    """``int(dt.timestamp())``, about twice as fast for the usual times in `TZ`.
+
+    Why: an import converts three times a message; ``timestamp()`` asks the
+    zone for its offset (~0.9 us), while the difference of two times in the
+    same zone is plain arithmetic.  Exact: checked against ``timestamp()``
+    by a test over 1992-2100, and other zones and older times take it.
+    """
+    if dt.tzinfo is TZ and dt >= _FIXED_OFFSET_SINCE:
+        return (dt - _LOCAL_EPOCH) // _SECOND
+    return int(dt.timestamp())
+
+
 def to_epoch(dt: datetime | None) -> int | None:
-    return None if dt is None else int(dt.timestamp())
+    return None if dt is None else epoch_of(dt)
 
 
 def from_epoch(seconds: int | float | None) -> datetime | None:

@@ -33,6 +33,7 @@ from store.base import (
     UpsertStats,
 )
 from store.common import (
+    epoch_of,
     from_epoch,
     merge,
     to_epoch,
@@ -132,10 +133,10 @@ def _in_posted_order(messages: list[Message]) -> list[Message]:
     ids keep their relative order (the last still wins, merged as
     sequential upserts would); messages without a time come first.
     """
-    first: dict[str, float] = {}
+    first: dict[str, int] = {}
     for msg in messages:
         if msg.id not in first:
-            first[msg.id] = msg.posted_at.timestamp() if msg.posted_at else float("-inf")
+            first[msg.id] = epoch_of(msg.posted_at) if msg.posted_at else -(2**63)
     return sorted(messages, key=lambda msg: first[msg.id])
 
 

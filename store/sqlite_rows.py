@@ -20,6 +20,7 @@ from govpulse import tokenize
 from govpulse.schema import Message, Source, Status, Topic, Urgency
 from govpulse.workdays import workday_ordinal
 from store.common import (
+    epoch_of,
     from_epoch,
 )
 from store.sqlite_agg import (
@@ -114,7 +115,7 @@ def _bare_row(msg: Message, now: datetime | None = None, now_epoch: int = 0) -> 
     for i in _TIME_IDX:
         value = out[i]
         if value is not None:
-            out[i] = now_epoch if value is now else int(value.timestamp())
+            out[i] = now_epoch if value is now else epoch_of(value)
     for i in _LIST_IDX:
         value = out[i]
         out[i] = json.dumps(value, ensure_ascii=False) if value else None

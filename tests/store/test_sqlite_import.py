@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -436,3 +436,26 @@ def test_the_index_workers_are_not_forked_while_a_thread_runs_sqlite():
         order.append("forked")
         timer.join()
     assert order == ["checkpoint done", "forked"]
+
+
+def test_epoch_of_is_the_timestamp_of_any_time():
+    """The arithmetic path for times in Asia/Shanghai since 1992 gives exactly
+    ``int(dt.timestamp())``; other zones and older times take the zone's own answer."""
+    import random
+    from datetime import timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from store.common import epoch_of
+
+    rng = random.Random(7)
+    start = datetime(1985, 1, 1, tzinfo=UTC)
+    zones = [TZ, TZ, TZ, UTC, timezone(timedelta(hours=8)), ZoneInfo("Europe/Berlin")]
+    for _ in range(20_000):
+        moment = start + timedelta(
+            seconds=rng.randrange(0, 115 * 365 * 86400), microseconds=rng.randrange(10**6)
+        )
+        dt = moment.astimezone(rng.choice(zones))
+        assert epoch_of(dt) == int(dt.timestamp()), dt
+    edge = datetime(1992, 1, 1, tzinfo=TZ)
+    for dt in (edge, edge - timedelta(microseconds=1), datetime(1991, 7, 1, 12, tzinfo=TZ)):
+        assert epoch_of(dt) == int(dt.timestamp())
