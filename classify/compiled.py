@@ -48,7 +48,13 @@ from sklearn.preprocessing import FunctionTransformer, LabelEncoder
 from sklearn.svm import LinearSVC
 from sklearn.utils.extmath import softmax
 
-from classify.features import LogCountScaler
+from classify.features import (
+    _RUMOUR_GROUPS,
+    LogCountScaler,
+    _as_texts,
+    _group_counts,
+    rumour_cue_counts,
+)
 from classify.forward import ForwardCalibratedClassifier, _logit
 from classify.hashing import (
     ColumnUnion,
@@ -399,7 +405,22 @@ def _function(step: FunctionTransformer) -> Callable[[Any], Any]:
     """``FunctionTransformer.transform`` when it only calls its function."""
     _require(step.func is not None and not step.validate and step.feature_names_out is None)
     kw = dict(step.kw_args or {})
+    if step.func is rumour_cue_counts and not kw:
+        return _rumour_cue_counts
     return lambda X: step.func(X, **kw)
+
+
+def _rumour_cue_counts(x: Any) -> sp.csr_matrix:
+    """:func:`classify.features.rumour_cue_counts`, its '!'/'?' column's log1p taken once
+    for the batch instead of one numpy call per text (~2 us a letter).  The same values:
+    log1p of the same whole numbers, as float64 (tested)."""
+    texts = _as_texts(x)
+    base = _group_counts(texts, _RUMOUR_GROUPS).toarray()
+    marks = np.array(
+        [t.count("!") + t.count("！") + t.count("?") + t.count("？") for t in texts],
+        dtype=np.float64,
+    )
+    return sp.csr_matrix(np.hstack([base, np.log1p(marks).reshape(len(texts), 1)]))
 
 
 def _columns(ct: ColumnTransformer) -> Features:

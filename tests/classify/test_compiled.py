@@ -269,3 +269,15 @@ def test_boosted_trees_walked_at_once_equal_predict_proba():
         test = rng.normal(size=(300, 5))
         test[rng.random(test.shape) < 0.1] = np.nan
         assert np.array_equal(_boosted_trees(model)(test), model.predict_proba(test))
+
+
+def test_rumour_cue_counts_batch_log_equals_features(fixtures_dir):
+    """The compiled rumour cue features equal classify.features.rumour_cue_counts exactly,
+    for texts with none to many '!'/'?' marks (full- and half-width)."""
+    from classify.compiled import _rumour_cue_counts
+    from classify.features import rumour_cue_counts
+
+    texts = _texts(fixtures_dir) + ["!" * k + "？" * (k // 2) + "据说辟谣" for k in range(300)]
+    want, got = rumour_cue_counts(texts), _rumour_cue_counts(texts)
+    assert got.shape == want.shape and got.format == want.format == "csr"
+    assert np.array_equal(got.toarray(), want.toarray())
