@@ -321,7 +321,7 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         (`_commit_then_prepare`).  A writer thread for SQLite was measured
         too: on 2 shared cores it was slower (GIL hand-offs), so the writes
         stay on the caller's thread; so was preparing in a thread while
-        SQLite writes (1.1x the CPU, no faster).
+        SQLite writes (1.2x the CPU, slower).
 
         Why several batches share a transaction: each commit writes every
         page it touched to the WAL (and checkpoints), and the summary
