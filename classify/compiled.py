@@ -553,6 +553,11 @@ def _dot(X: Any, W: np.ndarray) -> np.ndarray:
     return np.asarray(out) if isinstance(out, np.matrix) else out
 
 
+#: Batches from this many rows are multiplied column-major (FusedTfidf._score): below
+#: it, converting (a pass over the ~175k union columns) costs more than it saves.
+_COLUMN_MAJOR_ROWS = 32
+
+
 class FusedTfidf:
     """The hashed TF-IDF -> linear terms of several models, scored in one product a batch.
 
@@ -682,7 +687,10 @@ class FusedTfidf:
         # once, in order, for all the rows that have it, instead of at random once per
         # entry (a cache miss each).  Every output row still adds its entries in
         # column order, as the row-major product does: the same sums to the last bit.
-        counts = sp.csr_matrix((data, numbers, X.indptr), shape=shape).tocsc()
+        # The conversion costs a pass over the union's columns: not for a few rows.
+        counts = sp.csr_matrix((data, numbers, X.indptr), shape=shape)
+        if X.shape[0] >= _COLUMN_MAJOR_ROWS:
+            counts = counts.tocsc()
         parts = counts @ weights
         counts.data *= counts.data
         norms = counts @ squares

@@ -281,3 +281,20 @@ def test_rumour_cue_counts_batch_log_equals_features(fixtures_dir):
     want, got = rumour_cue_counts(texts), _rumour_cue_counts(texts)
     assert got.shape == want.shape and got.format == want.format == "csr"
     assert np.array_equal(got.toarray(), want.toarray())
+
+
+def test_fused_product_row_and_column_major_agree(fixtures_dir, monkeypatch):
+    """Small batches multiply the count row-major, large ones column-major: both add each
+    row's entries in column order, so the probabilities are equal to the last bit."""
+    import classify.compiled as compiled
+
+    tagger = Tagger.load_default()
+    texts = _texts(fixtures_dir)
+    meta = _meta(len(texts))
+    rows = list(range(0, len(texts), 2))
+    assert len(texts) >= compiled._COLUMN_MAJOR_ROWS
+    column_major = _fused_scores(tagger, texts, meta, rows)
+    monkeypatch.setattr(compiled, "_COLUMN_MAJOR_ROWS", len(texts) + 1)
+    row_major = _fused_scores(tagger, texts, meta, rows)
+    for task, got in column_major.items():
+        assert np.array_equal(got, row_major[task]), task
