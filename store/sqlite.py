@@ -168,6 +168,8 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
         self._checkpoint_thread: ThreadPoolExecutor | None = None
+        #: Bulk writes from this many messages a transaction checkpoint in a thread.
+        self.bulk_checkpoint_min = 2_000
         #: Commits of messages by this store (see _writes_seen).
         self._message_commits = 0
         self._stage = StageDir()  # scratch files of staged batches (store/sqlite_workers.py)
@@ -345,9 +347,12 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         source = iter(messages)
         ready: list[_Prepared] = []
         conn = self._conn()
-        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _commit_then_prepare
+        bulk = False  # checkpoints in the store's thread (see _commit_then_prepare)
         try:
             chunk = list(itertools.islice(source, self.transaction_size))
+            if len(chunk) >= self.bulk_checkpoint_min:
+                bulk = True
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
             # Paused only in here: the caller's iterator may make garbage cycles.
             # What a step leaves alive (the prepared rows) is frozen, not walked
             # by the collections while the iterator runs (govpulse/gcpause.py).
@@ -364,20 +369,21 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                         failed, chunk = exc, []
                     written, ready = ready, []
                     with cycle_collection_paused():
-                        ready = self._commit_then_prepare(written, chunk, stats)
+                        ready = self._commit_then_prepare(written, chunk, stats, bulk)
                         if freeze:
                             freeze_survivors()
                     if failed is not None:
                         raise failed
         finally:
             _discard(ready)
-            conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT}")
+            if bulk:
+                conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT}")
         if stats.inserted >= _ANALYZE_AFTER:
             self._analyze()
         return stats
 
     def _commit_then_prepare(
-        self, written: list[_Prepared], chunk: list[Message], stats: UpsertStats
+        self, written: list[_Prepared], chunk: list[Message], stats: UpsertStats, bulk: bool
     ) -> list[_Prepared]:
         """Write and commit `written`, then prepare `chunk` while another thread checkpoints.
 
@@ -392,6 +398,11 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         transaction's checkpoint is not waited for: a checkpoint never
         blocks readers or a writer, and one still running when the next
         write starts only delays the WAL's restart by a transaction.
+
+        Only for bulk writes (`bulk`: the first transaction held at least
+        `bulk_checkpoint_min` messages).  Small ones, such as a crawl's
+        store batches, leave checkpoints to SQLite, which runs one only
+        when the WAL has grown past 1,000 pages, not after every call.
         """
         try:
             txn = self._write_transaction(written, stats)
@@ -399,7 +410,9 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
                 self._end_transaction(txn, commit=True)
         finally:
             _discard(written)
-        pending = run_in_thread(self._checkpointer(), self._checkpoint) if txn is not None else None
+        pending = None
+        if bulk and txn is not None:
+            pending = run_in_thread(self._checkpointer(), self._checkpoint)
         if not chunk:
             # The last transaction: its checkpoint goes on after the call returns
             # (the rows are committed and readable; `close` waits for it).

@@ -359,12 +359,17 @@ def test_ids_stored_between_preparing_and_writing_are_updates(tmp_path, other_st
 
 
 def test_bulk_writes_checkpoint_the_wal_and_keep_it_small(tmp_path):
-    """Every transaction is checkpointed (by the store's checkpoint thread), so the WAL
-    is reused from its start instead of growing with each transaction."""
+    """Every transaction of a bulk write is checkpointed (by the store's checkpoint
+    thread), so the WAL is reused from its start instead of growing with each
+    transaction; a small write leaves checkpoints to SQLite."""
     path = tmp_path / "t.db"
     one = SQLiteStore(tmp_path / "one.db", batch_size=100, transaction_size=400)
     store = SQLiteStore(path, batch_size=100, transaction_size=400)
+    store.bulk_checkpoint_min = 400
     try:
+        small = traced(store, lambda: store.upsert_many(letters(300, start=5000)))
+        assert not any("wal_autocheckpoint" in sql for sql in small)
+        assert store._checkpoint_thread is None
         one.upsert_many(letters(400))
         store.upsert_many(letters(2000))
         store._checkpointer().submit(lambda: None).result()  # the last one runs on after
@@ -375,7 +380,7 @@ def test_bulk_writes_checkpoint_the_wal_and_keep_it_small(tmp_path):
         one_wal = os.path.getsize(f"{tmp_path / 'one.db'}-wal")
         # Five transactions; a WAL never started over would hold all of them.
         assert os.path.getsize(f"{path}-wal") < 2.5 * one_wal
-        assert store.count() == 2000 and store.check_summaries() == []
+        assert store.count() == 2300 and store.check_summaries() == []
     finally:
         one.close()
         store.close()
