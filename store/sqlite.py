@@ -602,8 +602,9 @@ class SQLiteStore(SearchQueries, AggregateQueries, Store):
         Every id, unless nothing has committed since the batch was prepared
         (no other connection, nor this store: a producer that writes to it
         between two transactions): then only the ids found stored then, and
-        those of earlier batches of this transaction, can be.  Why: looking up every id of a new batch again was ~4 % of a
-        bulk import's writing thread, and finds nothing there.
+        those of earlier batches of this transaction, can be.  Why: looking
+        up every id of a new batch again was ~4 % of a bulk import's writing
+        thread, and finds nothing there.
         """
         if self._writes_seen() != prepared.writes_seen:
             return list(prepared.unique)
