@@ -608,6 +608,17 @@ def hits(flat: str, cues: tuple[str, ...]) -> tuple[str, ...]:
     return tuple([c for c in cues if c in flat])
 
 
+def hits_of(flat: str, lexicons: tuple[tuple[str, ...], ...]) -> list[tuple[str, ...]]:
+    """``[hits(flat, lex) for lex in lexicons]``, the text's cached split fetched once
+    when every lexicon is one of this module's (the urgency and rumour reasons ask
+    two or three lexicons of each message)."""
+    order = _automaton().order
+    if all(id(lex) in order for lex in lexicons):
+        by_lexicon = _hits_by_lexicon(flat)
+        return [by_lexicon.get(id(lex), ()) for lex in lexicons]
+    return [hits(flat, lex) for lex in lexicons]
+
+
 def head_hits(flat: str, cues: tuple[str, ...], chars: int) -> tuple[str, ...]:
     """``hits(flat[:chars], cues)``: the cues of a lexicon in the head of a text.
 

@@ -188,11 +188,15 @@ _SORT_BLOCK = 1 << 12
 #: blocks are sorted in place without concatenation: 1k keys (about one
 #: letter's) measured fastest there (21-22 us a letter against 24 for 4k).
 _CHAR_SORT_BLOCK = 1 << 10
-#: Texts whose character n-grams are keyed and sorted at a time: the
-#: (positions x orders) table of 64 letters (~300 KB) stays in the CPU cache,
-#: that of a whole batch of 500 does not (tagging 8,500 -> 8,800 letters per
-#: CPU-second, median of 9 alternated runs; alone, the count 22.7 -> 21.3 us).
-_CHAR_CHUNK = 64
+#: Characters of texts whose character n-grams are keyed and sorted at a
+#: time: the (positions x orders) table of 64 letters (~24k characters, ~300
+#: KB) stays in the CPU cache, that of a whole batch of 500 does not (tagging
+#: 8,500 -> 8,800 letters per CPU-second, median of 9 alternated runs; alone,
+#: the count 22.7 -> 21.3 us).  Counted in characters, not texts, so that
+#: short texts (the topic model's 20-character heads: ~2.0 -> ~1.2 us a
+#: letter, same process) are not cut into many small chunks, each paying
+#: numpy's per-call costs.
+_CHAR_CHUNK_CHARS = 64 * 375
 
 
 def _sorted_keys(rows: list[np.ndarray], keys: list[np.ndarray], n: int) -> np.ndarray:
@@ -313,14 +317,14 @@ def hashed_counts(
     n = len(texts)
     width = 1 << n_bits
     if word_ngrams is None and char_ngrams is not None:
-        step = _CHAR_CHUNK
-        if n <= step:
+        edges = _chunk_edges(texts, _CHAR_CHUNK_CHARS)
+        if len(edges) == 2:
             combined = _char_keys_sorted(texts, char_ngrams, drop_nonword, n_bits, useful, n)
         else:
             parts = []
-            for start in range(0, n, step):
+            for start, stop in pairwise(edges):
                 part = _char_keys_sorted(
-                    texts[start : start + step], char_ngrams, drop_nonword, n_bits, useful, n
+                    texts[start:stop], char_ngrams, drop_nonword, n_bits, useful, n
                 )
                 if start:
                     part += part.dtype.type(start << n_bits)
@@ -347,6 +351,17 @@ def hashed_counts(
     out.has_sorted_indices = True
     out.has_canonical_format = True
     return out
+
+
+def _chunk_edges(texts: Sequence[str], chars: int) -> list[int]:
+    """Indices cutting ``texts`` into runs of about ``chars`` characters, each run at
+    least one text: ``[0, ..., len(texts)]`` (``[0, n]``: one run)."""
+    n = len(texts)
+    ends = np.cumsum([len(t) + 1 for t in texts])  # + 1: the separator
+    if not n or ends[-1] <= chars:
+        return [0, n]
+    cuts = np.searchsorted(ends, np.arange(chars, ends[-1], chars)) + 1
+    return [0, *sorted({int(c) for c in cuts if 0 < c < n}), n]
 
 
 def _word_keys_sorted(

@@ -34,7 +34,7 @@ import sklearn
 
 from classify import cues
 from classify.compiled import Scorer, compile_models
-from classify.decide import adjust_rumour, decide_urgency
+from classify.decide import adjust_rumour, decide_urgency_rows
 from classify.hashing import ColumnUnion, shared_batch, useful_columns
 from classify.modelio import ModelUnavailable, load_model, model_path
 from classify.pipelines import RUMOUR_META, TASKS, input_form
@@ -231,8 +231,8 @@ class Tagger:
         model = self.models["urgency"]
         proba = self._proba("urgency", texts)
         classes = [str(c) for c in model.classes_]
-        for row, (i, text) in enumerate(zip(idx, texts, strict=True)):
-            level, reasons = decide_urgency(proba[row], classes, text, self.config.rule_min_p)
+        decided = decide_urgency_rows(proba, classes, texts, self.config.rule_min_p)
+        for i, (level, reasons) in zip(idx, decided, strict=True):
             out[i].urgency = level
             out[i].urgency_reasons = reasons
 

@@ -232,3 +232,19 @@ def test_precut_copies_finds_the_cut_form_of_a_raw_letter():
     precut = [prepare(*letters[1]), prepare("公交线路", "早高峰公交太挤，建议增加班次。")]
     np.testing.assert_array_equal(precut_copies(raw, precut), [True, False])
     np.testing.assert_array_equal(precut_copies(raw[:1], precut), [False, False])
+
+
+def test_counts_are_the_same_however_the_batch_is_chunked(monkeypatch):
+    """Character n-grams are keyed in runs of about _CHAR_CHUNK_CHARS characters: any
+    run length (one text per run, one run for all) gives the same matrix."""
+    import classify.hashing as hashing
+
+    docs = [t * k for k, (t, _) in enumerate(LETTERS * 4, start=1)] + ["", "水"]
+    params = {"n_bits": 20, "word_ngrams": None, "char_ngrams": (1, 3), "drop_nonword": True}
+    want = hashed_counts(docs, **params)
+    for chars in (1, 50, 400, 10**9):
+        monkeypatch.setattr(hashing, "_CHAR_CHUNK_CHARS", chars)
+        got = hashed_counts(docs, **params)
+        assert (got != want).nnz == 0 and np.array_equal(got.indptr, want.indptr)
+    assert hashing._chunk_edges([], 5) == [0, 0]
+    assert hashing._chunk_edges(["ab"] * 3, 1) == [0, 1, 2, 3]

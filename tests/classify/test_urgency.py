@@ -216,3 +216,34 @@ def test_head_counts_equal_head_hits_without_a_second_pass(text):
     assert cues.head_counts(flat, (("停水", "起火"),), 12) == [
         len(cues.head_hits(flat, ("停水", "起火"), 12))
     ]
+
+
+def test_batch_decisions_equal_one_row_at_a_time():
+    """decide_urgency_rows (argmax of the whole batch) gives each row's level and reasons
+    as taking max() of that row's probabilities would: ties (the first maximum wins),
+    weighting changes, the title rule and cue reasons, and rows holding NaN."""
+    from classify.decide import decide_urgency_rows
+
+    texts = [
+        "三栋楼道起火 有人被困 请马上派人",
+        "楼道没有起火 只是物业在烧垃圾",
+        "小区停气五天 老人无法做饭 请问何时恢复",
+        "小区路灯坏了",
+        "村主任殴打村民 请求严惩",
+    ] * 8
+    rng = np.random.default_rng(5)
+    proba = rng.dirichlet(np.ones(len(CLASSES)), len(texts))
+    proba[:6] = 0.25  # ties: the first class wins, before and after weighting
+    proba[6, :2] = proba[6, 1::-1]
+    proba[7] = np.nan
+    weights = [URGENCY_CLASS_WEIGHTS.get(c, 1.0) for c in CLASSES]
+    got = decide_urgency_rows(proba, CLASSES, texts, 0.0)
+    for row, text, (level, reasons) in zip(proba.tolist(), texts, got, strict=True):
+        scores = [p * w for p, w in zip(row, weights, strict=True)]
+        best = CLASSES[scores.index(max(scores))]
+        raw = row.index(max(row))
+        assert (level == best) or (level == "特急" and any(r.startswith("规则") for r in reasons))
+        assert reasons[0] == f"model: {level} p={row[CLASSES.index(level)]:.2f}"
+        assert any(r.startswith("加权") for r in reasons) == (best != CLASSES[raw])
+        one = decide_urgency(np.array(row), CLASSES, text, 0.0)
+        assert one == (level, reasons)
