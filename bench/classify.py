@@ -14,7 +14,8 @@ GOVPULSE_SHARED_DATA) and times, in the same process and run:
   no jieba cut), the shared hashed n-gram counts (``classify.hashing``, one
   per batch for all three models) and the three models (scored by
   ``classify.compiled``, which gives their ``predict_proba`` without
-  scikit-learn's wrappers);
+  scikit-learn's wrappers, the three TF-IDF -> linear layers in one
+  product per batch: ``compile_models``);
 * preparation alone: ``prepare_chars`` (what the shipped models read) and,
   for reference, ``prepare`` (normalisation + rjieba cut + stop words, what
   word models read);
