@@ -51,6 +51,48 @@ def test_danger_words_stated_as_facts_are_found(text, cue):
     assert cue in _hits(text, cues.CRITICAL_CUES)
 
 
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("邻居昨天被砍了两刀，凶手还在村里转悠", "被砍"),
+        ("一伙人冲进店里打砸，老板不敢开门", "打砸"),
+        ("我父亲前天在地里被打，至今躺在床上", "被打"),
+        ("亲戚被骗进窝点，现在还困在里面出不来", "困在"),
+        ("楼上掉下的砖头砸伤了路过的小孩", "砸伤"),
+        ("单元电梯这周掉层两次，大家不敢坐", "掉层"),
+        ("路口的坑一直没人填，迟早会出人命", "出人命"),
+    ],
+)
+def test_session6_critical_cues_for_present_harm_are_found(text, cue):
+    """Session 6 cues: violence, people held, falling objects, lifts that dropped."""
+    assert cue in _hits(text, cues.CRITICAL_CUES)
+    flat = cues.flatten(text)
+    assert cues.counts(flat, (cues.CRITICAL_CUES,)) == [len(_hits(text, cues.CRITICAL_CUES))]
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("物业加固了外墙，以免砸伤行人", "砸伤"),
+        ("如果电梯掉层，后果不堪设想", "掉层"),
+        ("一旦有人被打，就立刻报警", "被打"),
+    ],
+)
+def test_session6_critical_cues_are_dropped_when_hypothetical(text, cue):
+    assert cue not in _hits(text, cues.CRITICAL_CUES)
+
+
+def test_session6_cues_are_model_features_only_not_title_rule_cues():
+    """They count for the model; the title rule (CRITICAL_HEAD_CUES) is unchanged."""
+    for cue in ("被砍", "打砸", "被打", "困在", "掉层", "出人命"):
+        assert cue in cues.CRITICAL_CUES
+        assert cue not in cues.CRITICAL_HEAD_CUES
+    proba = np.array([0.9, 0.05, 0.01, 0.04])  # 一般, 低, 特急, 紧急
+    level, reasons = decide_urgency(proba, CLASSES, "电梯掉层两次 物业不管", 0.0)
+    assert level == "一般"
+    assert any("掉层" in r for r in reasons if r.startswith("关键词(特急)"))
+
+
 def test_negation_also_applies_to_urgent_cues_but_not_to_rumour_cues():
     assert "停水" not in _hits("我们小区没有停水，只是水压低", cues.URGENT_CUES)
     assert "停水" in _hits("小区已经停水三天，老人孩子没法做饭", cues.URGENT_CUES)
