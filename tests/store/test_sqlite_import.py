@@ -31,6 +31,13 @@ def letters(n: int, start: int = 0, topic: str = "城乡建设") -> list[Message
     ]
 
 
+def probed(messages: list[Message], probe, seen: list) -> Iterator[Message]:  # type: ignore[no-untyped-def]
+    """Yield `messages`, recording ``probe()`` as each one is taken (the caller's iterator)."""
+    for msg in messages:
+        seen.append(probe())
+        yield msg
+
+
 def traced(store: SQLiteStore, action) -> list[str]:  # type: ignore[no-untyped-def]
     """Every SQL statement the store's connection runs during `action`."""
     seen: list[str] = []
@@ -196,14 +203,9 @@ def test_cycle_collection_pauses_only_inside_the_store(tmp_path):
     store = SQLiteStore(tmp_path / "t.db", batch_size=10)
     seen: list[bool] = []
 
-    def feed() -> Iterator[Message]:
-        for msg in letters(35):
-            seen.append(gc.isenabled())
-            yield msg
-
     try:
         assert gc.isenabled()
-        store.upsert_many(feed())
+        store.upsert_many(probed(letters(35), gc.isenabled, seen))
         assert gc.isenabled() and all(seen) and len(seen) == 35
         gc.disable()
         try:
@@ -394,14 +396,9 @@ def test_what_a_bulk_write_freezes_is_unfrozen_and_others_freezes_are_kept(tmp_p
     store = SQLiteStore(tmp_path / "t.db", batch_size=10, transaction_size=20)
     counts: list[int] = []
 
-    def feed() -> Iterator[Message]:
-        for msg in letters(50):
-            counts.append(gc.get_freeze_count())
-            yield msg
-
     try:
         assert gc.get_freeze_count() == 0
-        store.upsert_many(feed())
+        store.upsert_many(probed(letters(50), gc.get_freeze_count, counts))
         assert max(counts) > 0  # the prepared transaction was frozen while the feed ran
         assert gc.get_freeze_count() == 0
         gc.freeze()
