@@ -56,3 +56,43 @@ def test_shipped_topic_model_on_raw_letters(shared_data):
         metrics = T.evaluate("topic", Tagger.load_default().models["topic"], ds)
     assert metrics["n"] == 448
     assert metrics["macro_f1"] >= 0.9
+
+
+#: Letters whose label is not their readings' majority: copies of one letter given
+#: one label under the duplicates rule (URGENCY_GUIDELINES.md, fifth round).
+_DUPLICATE_RULE = {
+    ("people_liuyan_gas_2022", "15668091"),
+    ("people_liuyan_gas_2022", "15667901"),
+}
+
+
+def test_urgency_labels_are_the_majority_of_their_readings():
+    """The label file holds the readings' majority; a third reading exists wherever two differ."""
+    import pandas as pd
+
+    from classify.data import read_table
+
+    labels = read_table("classify/labels/urgency_labels.csv")
+    readings = read_table("classify/labels/urgency_readings.csv")
+    assert len(readings) == len(labels)
+
+    def by_key(table, column):
+        keys = zip(table["source_file"], table["id"], strict=True)
+        return dict(zip(keys, table[column], strict=True))
+
+    assert by_key(readings, "final") == by_key(labels, "label")
+    levels = {"特急", "紧急", "一般", "低"}
+    majority_missing = 0
+    for row in readings.itertuples():
+        key = (row.source_file, row.id)
+        assert {row.first, row.second, row.final} <= levels
+        if row.first == row.second:
+            assert pd.isna(row.third)  # not read a third time
+            assert row.final == row.first or key in _DUPLICATE_RULE
+            continue
+        assert row.third in levels
+        if row.third in (row.first, row.second):
+            assert row.final == row.third or key in _DUPLICATE_RULE
+        else:
+            majority_missing += 1  # three different readings: the adjudicated label
+    assert majority_missing <= 10
