@@ -150,13 +150,15 @@ def heldout_by_sample(
 
 #: Held-out subsets reported beside the whole held-out part (see heldout_by_sample):
 #: the letters not picked by keyword, the random samples alone, and the letters
-#: of the first two and of the first three labelling rounds (the held-out parts
-#: before rounds 3 and 4, for comparison with the figures reported then).
+#: of the first two, three and four labelling rounds (the held-out parts before
+#: rounds 3, 4 and 5, for comparison with the figures reported then).
+_ROUNDS_1_3 = ("initial", "keyword", "random", "keyword3", "random3")
 HELDOUT_PARTS = {
-    "not_keyword": ("initial", "random", "random3", "random4"),
-    "random": ("random", "random3", "random4"),
+    "not_keyword": ("initial", "random", "random3", "random4", "random5"),
+    "random": ("random", "random3", "random4", "random5"),
     "rounds_1_2": ("initial", "keyword", "random"),
-    "rounds_1_3": ("initial", "keyword", "random", "keyword3", "random3"),
+    "rounds_1_3": _ROUNDS_1_3,
+    "rounds_1_4": (*_ROUNDS_1_3, "keyword4", "random4"),
 }
 
 
