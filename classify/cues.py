@@ -278,6 +278,29 @@ URGENT_CUES: tuple[str, ...] = (
     "不能住人",
     "无法居住",
 )
+#: Damage to a building or a lift, and what falls from one: the 特急 letters
+#: the critical lexicon missed on the tuning part (a house cracked by quarry
+#: blasting, a lift that drops, stones falling on passers-by) name it this
+#: way, as do many 一般 complaints about building quality.  Counted as a
+#: column of its own (``classify.features.urgency_cue_counts`` with
+#: ``structure=True``), so the model weighs these words apart from the
+#: critical ones; not negated, not a title-rule or reason lexicon.
+STRUCTURE_CUES: tuple[str, ...] = (
+    "危房",
+    "震裂",
+    "裂缝",
+    "放炮",
+    "爆破",
+    "电梯",
+    "高空坠物",
+    "坠落",
+    "落石",
+    "险砸",
+    "砸中",
+    "沉降",
+    "裂开",
+    "鉴定为",
+)
 #: Suggestions, consultations, praise.
 LOW_CUES: tuple[str, ...] = (
     "建议",
@@ -452,6 +475,7 @@ LEXICONS: tuple[tuple[str, ...], ...] = (
     LOW_CUES,
     RUMOUR_CUES,
     REFUTATION_CUES,
+    STRUCTURE_CUES,
 )
 #: Lexicons whose cues are dropped where negated or hypothetical (urgency only;
 #: the rumour lexicons are matched as they are).
