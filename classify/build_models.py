@@ -154,8 +154,8 @@ def heldout_by_sample(
 #: rounds 3, 4 and 5, for comparison with the figures reported then).
 _ROUNDS_1_3 = ("initial", "keyword", "random", "keyword3", "random3")
 HELDOUT_PARTS = {
-    "not_keyword": ("initial", "random", "random3", "random4", "random5"),
-    "random": ("random", "random3", "random4", "random5"),
+    "not_keyword": ("initial", "random", "random3", "random4", "random5", "random6"),
+    "random": ("random", "random3", "random4", "random5", "random6"),
     "rounds_1_2": ("initial", "keyword", "random"),
     "rounds_1_3": _ROUNDS_1_3,
     "rounds_1_4": (*_ROUNDS_1_3, "keyword4", "random4"),

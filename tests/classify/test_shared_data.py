@@ -41,6 +41,8 @@ def test_urgency_sampling_file_covers_every_label():
         "random4",
         "keyword5",
         "random5",
+        "model6",
+        "random6",
     }
     assert not sampling.duplicated(["source_file", "id"]).any()
     keys = set(zip(labels["source_file"], labels["id"], strict=True))
