@@ -63,7 +63,7 @@ def test_shipped_topic_model_on_raw_letters(shared_data):
 
 
 #: Letters whose label is not their readings' majority: copies of one letter given
-#: one label under the duplicates rule (URGENCY_GUIDELINES.md, fifth round).
+#: one label under the duplicates rule (URGENCY_GUIDELINES.md, session 7).
 _DUPLICATE_RULE = {
     ("people_liuyan_gas_2022", "15668091"),
     ("people_liuyan_gas_2022", "15667901"),
