@@ -27,6 +27,8 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -199,6 +201,26 @@ def run_in_thread(executor: ThreadPoolExecutor, work: Callable[[], Any]) -> Futu
     return future
 
 
+def _die_with_parent(parent: int, every: float = 0.5) -> None:
+    """Worker initializer: end this worker soon after the process that forked it dies.
+
+    Why: a pool's workers wait on a queue whose write end they themselves
+    inherited, so a writer killed mid-import (SIGKILL, the OOM killer) left
+    them blocked forever, each holding ~140 MB and the store's files open.
+    A daemon thread checks every `every` seconds whether the worker was
+    re-parented.  Not ``prctl(PR_SET_PDEATHSIG)``: Linux sends that when
+    the forking *thread* ends, and the pool may be started from a scheduler
+    thread that ends while the process lives on.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="govpulse-parent-watch", daemon=True).start()
+
+
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
     """The forked pool of `workers` processes (jieba-rs holds the GIL: threads won't do).
 
@@ -213,7 +235,9 @@ def _worker_pool(workers: int) -> ProcessPoolExecutor:
             old.shutdown(wait=False, cancel_futures=True)
         _POOLS.clear()
         ctx = multiprocessing.get_context("fork")
-        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=ctx)
+        pool = _POOLS[workers] = ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+        )
     return pool
 
 

@@ -67,6 +67,32 @@ store.close()
 """
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (from /proc)."""
+    import os
+
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_a_bulk_import_killed_midway_keeps_every_committed_transaction(tmp_path):
     """SIGKILL while a bulk import runs (WAL checkpoints in the store's thread, the
     connection's own automatic checkpoints off): the committed transactions are all
@@ -95,9 +121,16 @@ def test_a_bulk_import_killed_midway_keeps_every_committed_transaction(tmp_path)
                 except sqlite3.Error:
                     seen = 0
         assert proc.poll() is None, "the import ended before it could be killed"
+        workers = _children(proc.pid)
+        assert len(workers) >= 2  # the index workers
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(30)
+    # The index workers die with the writer instead of waiting on their queue forever.
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if _alive(pid)]
     store = SQLiteStore(path)
     try:
         count = store.count()
