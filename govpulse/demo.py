@@ -36,6 +36,7 @@ from typing import Any
 import click
 
 from govpulse.context import AppContext
+from govpulse.parent_watch import watch_parent
 from govpulse.settings import Settings, registry
 
 log = logging.getLogger(__name__)
@@ -241,13 +242,11 @@ def follow_parent() -> None:
         return
     parent = int(raw)
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
+    def stop() -> None:
         log.warning("the demo (pid %d) is gone: stopping", parent)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    threading.Thread(target=watch, name="demo-parent", daemon=True).start()
+    watch_parent(parent, stop)
 
 
 @click.command("demo")

@@ -27,14 +27,13 @@ import re
 import shutil
 import sqlite3
 import tempfile
-import threading
-import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from govpulse.parent_watch import watch_parent
 from store.base import StoreError
 from store.sqlite_agg import TABLES, UPSERT, WIDTHS, Deltas
 from store.sqlite_rows import _CONTRIB, _WRITE_COLUMNS, _finish_rows, _index_rows
@@ -201,24 +200,14 @@ def run_in_thread(executor: ThreadPoolExecutor, work: Callable[[], Any]) -> Futu
     return future
 
 
-def _die_with_parent(parent: int, every: float = 0.5) -> None:
+def _die_with_parent(parent: int) -> None:
     """Worker initializer: end this worker soon after the process that forked it dies.
 
     Why: a pool's workers wait on a queue whose write end they themselves
     inherited, so a writer killed mid-import (SIGKILL, the OOM killer) left
     them blocked forever, each holding ~140 MB and the store's files open.
-    A daemon thread checks every `every` seconds whether the worker was
-    re-parented.  Not ``prctl(PR_SET_PDEATHSIG)``: Linux sends that when
-    the forking *thread* ends, and the pool may be started from a scheduler
-    thread that ends while the process lives on.
     """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="govpulse-parent-watch", daemon=True).start()
+    watch_parent(parent, lambda: os._exit(1), every=0.5)
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:

@@ -12,6 +12,7 @@ from govpulse.schema import TZ, Message, make_id
 from store.base import StoreUnavailable
 from store.sqlite import SQLiteStore
 from store.sqlite_schema import LATEST_VERSION
+from tests.core.test_demo_children import _alive
 
 
 def _open_and_write(path: str, worker: int) -> int:
@@ -82,15 +83,6 @@ def _children(pid: int) -> list[int]:
             if ppid == pid:
                 out.append(int(entry))
     return out
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_bulk_import_killed_midway_keeps_every_committed_transaction(tmp_path):
