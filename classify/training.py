@@ -356,9 +356,15 @@ def cross_validate(
     folds: int = 5,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    predictions: bool = False,
     **params: Any,
 ) -> dict[str, Any]:
-    """Stratified k-fold (or grouped when the dataset has groups): pooled out-of-fold scores."""
+    """Stratified k-fold (or grouped when the dataset has groups): pooled out-of-fold scores.
+
+    With ``predictions`` the out-of-fold labels are returned too, under
+    ``"predictions"`` (one per example, in the dataset's order), for
+    comparisons on a subset such as the blind readings' letters.
+    """
     _check_classes(ds)
     smallest = int(np.unique(ds.y, return_counts=True)[1].min())
     if smallest * (folds - 1) // folds < 3:
@@ -398,6 +404,8 @@ def cross_validate(
     else:
         out = score(task, y, pred, None, classes)
     out["validation"] = kind
+    if predictions:
+        out["predictions"] = pred
     return out
 
 

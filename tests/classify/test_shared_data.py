@@ -100,3 +100,29 @@ def test_urgency_labels_are_the_majority_of_their_readings():
         else:
             majority_missing += 1  # three different readings: adjudicated, or the middle level
     assert majority_missing <= 10
+
+
+TOPICS = {"城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输"}
+
+
+def test_topic_readings_file_is_two_blind_readings_per_letter():
+    """Ids and labels only (no text): one row per read letter, two readings of the seven topics."""
+    from classify.data import read_table
+
+    readings = read_table("classify/labels/topic_readings.csv")
+    assert list(readings.columns) == ["row", "keys", "reader_1", "reader_2"]
+    rows = readings["row"].astype(int)
+    assert rows.is_unique and rows.min() >= 0
+    assert set(readings["keys"]) == {"row_shown", "blind_key"}
+    assert set(readings["reader_1"]) <= TOPICS and set(readings["reader_2"]) <= TOPICS
+
+
+def test_topic_readings_rows_exist_in_the_training_letters(shared_data):
+    from classify import training as T
+    from classify.data import read_table
+
+    readings_rows = read_table("classify/labels/topic_readings.csv")["row"].astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = T.load_dataset("topic", str(shared_data / "topic" / "tipdm2020c_train_tokenised.csv"))
+    assert readings_rows.max() < len(ds) == 8242

@@ -289,3 +289,31 @@ def test_batch_decisions_equal_one_row_at_a_time():
         assert any(r.startswith("加权") for r in reasons) == (best != CLASSES[raw])
         one = decide_urgency(np.array(row), CLASSES, text, 0.0)
         assert one == (level, reasons)
+
+
+def test_reading_agreement_compares_readers_labels_and_model(tmp_path):
+    """build_models scores blind readings and the model's out-of-fold labels on the same letters."""
+    from classify.build_models import reading_agreement
+
+    gold = np.array(["a", "b", "a", "b", "c", "c"], dtype=object)
+    oof = np.array(["a", "b", "b", "b", "c", "a"], dtype=object)
+    path = tmp_path / "readings.csv"
+    path.write_text(
+        "row,keys,reader_1,reader_2\n0,blind_key,a,a\n2,blind_key,b,b\n4,blind_key,c,a\n5,blind_key,a,a\n",
+        encoding="utf-8",
+    )
+    out = reading_agreement(gold, oof, path)
+    assert out["letters"] == 4
+    assert out["readers_vs_each_other"]["accuracy"] == 0.75
+    assert out["labels_vs_reader_1"]["accuracy"] == 0.5  # rows 0 and 4 match
+    assert out["labels_vs_model_out_of_fold"]["accuracy"] == 0.5  # rows 0 and 4
+    # rows 2 and 5: both readers agree against the label; the model gives b (readers) and a (readers)
+    assert out["readers_agree_against_the_label"] == {
+        "n": 2,
+        "model_gives_the_label": 0,
+        "model_gives_the_readers_label": 2,
+    }
+    bad = tmp_path / "bad.csv"
+    bad.write_text("row,keys,reader_1,reader_2\n9,blind_key,a,a\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="row 9"):
+        reading_agreement(gold, oof, bad)
