@@ -201,16 +201,21 @@ def heldout_by_sample(
 
 
 #: Held-out subsets reported beside the whole held-out part (see heldout_by_sample):
-#: the letters not picked by keyword, the random samples alone, and the letters
-#: of the first two, three and four labelling rounds (the held-out parts before
-#: rounds 3, 4 and 5, for comparison with the figures reported then).
+#: the letters not picked by keyword or model, the random samples alone, and the
+#: letters of the first two, three, four and six labelling rounds (the held-out
+#: parts before rounds 3, 4, 5 and 7, for comparison with the figures reported
+#: then).  ``rest7`` is every letter left after round 6 (not a random sample: the
+#: keyword- and model-picked letters were taken before it).
 _ROUNDS_1_3 = ("initial", "keyword", "random", "keyword3", "random3")
+_ROUNDS_1_4 = (*_ROUNDS_1_3, "keyword4", "random4")
 HELDOUT_PARTS = {
-    "not_keyword": ("initial", "random", "random3", "random4", "random5", "random6"),
+    "not_keyword": ("initial", "random", "random3", "random4", "random5", "random6", "rest7"),
     "random": ("random", "random3", "random4", "random5", "random6"),
     "rounds_1_2": ("initial", "keyword", "random"),
     "rounds_1_3": _ROUNDS_1_3,
-    "rounds_1_4": (*_ROUNDS_1_3, "keyword4", "random4"),
+    "rounds_1_4": _ROUNDS_1_4,
+    "rounds_1_6": (*_ROUNDS_1_4, "keyword5", "random5", "model6", "random6"),
+    "round_7": ("rest7",),
 }
 
 

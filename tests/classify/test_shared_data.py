@@ -43,6 +43,7 @@ def test_urgency_sampling_file_covers_every_label():
         "random5",
         "model6",
         "random6",
+        "rest7",
     }
     assert not sampling.duplicated(["source_file", "id"]).any()
     keys = set(zip(labels["source_file"], labels["id"], strict=True))
