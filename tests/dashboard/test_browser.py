@@ -259,10 +259,18 @@ def test_leader_is_read_only_in_the_browser(live_server, browser, filled_store):
 
 
 def _downloads(folder: Path, suffixes: set[str], timeout: float = 20) -> dict[str, Path]:
+    """The finished downloads by suffix.
+
+    Chromium reserves the final name with an empty file while it writes
+    ``*.crdownload``, so a file counts only once no partial download is
+    left and it is not empty (a half-written .xlsx is not a zip file yet).
+    """
     deadline = time.time() + timeout
     while time.time() < deadline:
-        done = {p.suffix: p for p in folder.iterdir() if p.suffix in suffixes}
-        if set(done) == suffixes:
+        names = list(folder.iterdir())
+        done = {p.suffix: p for p in names if p.suffix in suffixes}
+        partial = any(p.suffix == ".crdownload" for p in names)
+        if set(done) == suffixes and not partial and all(p.stat().st_size for p in done.values()):
             return done
         time.sleep(0.2)
     raise AssertionError(f"downloads missing: {sorted(p.name for p in folder.iterdir())}")
