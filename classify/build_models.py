@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from classify import training as T
 from classify.decide import SHORT_TEXT_CHARS, SHORT_TEXT_SCORE
@@ -73,7 +72,9 @@ def reading_agreement(gold: np.ndarray, oof: np.ndarray, readings: Path) -> dict
     """
     from sklearn.metrics import accuracy_score, f1_score
 
-    table = pd.read_csv(readings, dtype=str)
+    from classify.data import read_table
+
+    table = read_table(readings)
     rows = table["row"].astype(int).to_numpy()
     if rows.max(initial=-1) >= len(gold):
         raise ValueError(f"{readings}: row {rows.max()} is beyond the {len(gold)} training letters")
